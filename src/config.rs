@@ -1,6 +1,187 @@
 //! Command-line and environment configuration: `Cli` (what the user typed) → `Config` (what the proxy runs on).
 
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Uri};
+use ipnet::IpNet;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+/// The default central service, as the FastAPI app we replace had it.
+pub const DEFAULT_AUTH_URL: &str = "https://auth-central-challange.vercel.app";
+
+/// Validating, streaming passthrough proxy in front of a central authentication service.
+#[derive(Parser, Debug)]
+#[command(name = "auth-proxy", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Central auth service base URL (http or https); a path prefix is kept.
+    #[arg(long, env = "AUTH_URL", default_value = DEFAULT_AUTH_URL, value_parser = parse_auth_url)]
+    pub auth_url: AuthUrl,
+
+    /// Extra PEM CA certificates trusted for an https AUTH_URL, besides the bundled web roots.
+    #[arg(long, env = "AUTH_CA_FILE")]
+    pub upstream_ca: Option<PathBuf>,
+
+    /// Start the built-in development auth service on a free loopback port and use it as AUTH_URL.
+    #[arg(long)]
+    pub dev: bool,
+
+    /// Time allowed to open a TCP (and TLS) connection to the central service.
+    #[arg(long, env = "CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Time allowed for the whole upstream exchange up to the response headers.
+    #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
+    /// Time allowed for a client to send a request's headers.
+    #[arg(long, env = "CLIENT_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub client_header_timeout: Duration,
+
+    /// After SIGTERM/SIGINT, keep serving this long (readyz already 503) so a load balancer notices.
+    #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+
+    /// After the delay, time in-flight requests get to finish before connections are cut.
+    #[arg(long, env = "SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Largest request body accepted on the auth routes, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: u64,
+
+    /// Most client connections open at once; further ones wait in the listen backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// How long an idle pooled upstream connection is kept (below common 5 s server keep-alives).
+    #[arg(long, env = "POOL_IDLE_TIMEOUT", default_value = "4s", value_parser = parse_duration)]
+    pub pool_idle_timeout: Duration,
+
+    /// Peers (CIDR list) allowed to supply X-Forwarded-For/-Proto/-Host; default none.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// One log line per request (target `access`, level info): on or off.
+    #[arg(long, env = "ACCESS_LOG", default_value = "on")]
+    pub access_log: AccessLog,
+
+    /// Format of every log line on stderr (RUST_LOG sets the level).
+    #[arg(long, env = "LOG_FORMAT", default_value = "human")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run only the development central auth service.
+    DevAuth {
+        /// Address to listen on.
+        #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8001")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLog {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The central service's base URL, split once at start-up into what each request needs.
+#[derive(Clone)]
+pub struct AuthUrl {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// Path prefix without a trailing slash (`""` or `/api`).
+    pub prefix: String,
+    /// `Host` header value sent upstream.
+    pub host: HeaderValue,
+}
+
+impl AuthUrl {
+    /// The full upstream URI for a route path such as `/login`.
+    pub fn join(&self, path: &str) -> Uri {
+        let path_and_query = format!("{}{path}", self.prefix);
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for AuthUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+}
+
+impl fmt::Display for AuthUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Parses `AUTH_URL`: http or https, a host, an optional path prefix, no query, no credentials.
+pub fn parse_auth_url(text: &str) -> Result<AuthUrl, String> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let scheme = match uri.scheme_str() {
+        Some("http") => Scheme::HTTP,
+        Some("https") => Scheme::HTTPS,
+        _ => return Err(format!("`{text}` must start with http:// or https://")),
+    };
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("`{text}` has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(format!("`{text}` must not carry credentials"));
+    }
+    if authority.host().is_empty() {
+        return Err(format!("`{text}` has no host"));
+    }
+    if uri.query().is_some() {
+        return Err(format!("`{text}` must not have a query string"));
+    }
+    let prefix = uri.path().trim_end_matches('/').to_owned();
+    let host = HeaderValue::from_str(authority.as_str())
+        .map_err(|_| format!("`{text}` has an invalid host"))?;
+    Ok(AuthUrl {
+        scheme,
+        authority,
+        prefix,
+        host,
+    })
+}
+
+/// Parses one `--trusted-proxies` entry; a bare address means a single host.
+pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not a CIDR range or IP address"))
+}
 
 /// Parses a duration written with a unit: `250ms`, `5s`, `1m`, `2h`.
 ///
@@ -28,19 +209,80 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
+/// Reads `--upstream-ca`: a PEM file that must hold at least one certificate.
+pub fn load_ca_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = path.display();
+    let iter = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("--upstream-ca/AUTH_CA_FILE: cannot read {shown}: {e}"))?;
+    let certs = iter
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("--upstream-ca/AUTH_CA_FILE: {shown} is not valid PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "--upstream-ca/AUTH_CA_FILE: {shown} holds no certificate"
+        ));
+    }
+    Ok(certs)
+}
 
-    #[test]
-    fn durations_need_a_unit() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in ["10", "", "s", "1.5s", "-1s", "5 s", "5sec", "99999999999999999999h"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
+/// Everything the proxy runs on, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub auth_url: AuthUrl,
+    pub upstream_ca: Vec<CertificateDer<'static>>,
+    pub connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub client_header_timeout: Duration,
+    pub shutdown_delay: Duration,
+    pub shutdown_grace: Duration,
+    pub max_body_bytes: u64,
+    pub max_connections: u32,
+    pub pool_idle_timeout: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+    pub access_log: AccessLog,
+}
+
+impl Config {
+    /// A configuration with the documented defaults, pointing at `auth_url`.
+    pub fn new(auth_url: AuthUrl) -> Self {
+        Config {
+            auth_url,
+            upstream_ca: Vec::new(),
+            connect_timeout: Duration::from_secs(3),
+            upstream_timeout: Duration::from_secs(10),
+            client_header_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(30),
+            max_body_bytes: 64 * 1024,
+            max_connections: 25_000,
+            pool_idle_timeout: Duration::from_secs(4),
+            trusted_proxies: Vec::new(),
+            access_log: AccessLog::On,
         }
     }
+
+    /// Builds the runtime configuration from the parsed command line (reads `--upstream-ca`).
+    pub fn from_cli(cli: &Cli) -> Result<Self, String> {
+        let upstream_ca = match &cli.upstream_ca {
+            Some(path) => load_ca_file(path)?,
+            None => Vec::new(),
+        };
+        Ok(Config {
+            auth_url: cli.auth_url.clone(),
+            upstream_ca,
+            connect_timeout: cli.connect_timeout,
+            upstream_timeout: cli.upstream_timeout,
+            client_header_timeout: cli.client_header_timeout,
+            shutdown_delay: cli.shutdown_delay,
+            shutdown_grace: cli.shutdown_grace,
+            max_body_bytes: cli.max_body_bytes,
+            max_connections: cli.max_connections,
+            pool_idle_timeout: cli.pool_idle_timeout,
+            trusted_proxies: cli.trusted_proxies.clone(),
+            access_log: cli.access_log,
+        })
+    }
 }
+
+#[cfg(test)]
+mod tests;

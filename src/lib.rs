@@ -1,3 +1,41 @@
 //! auth-proxy: a validating, streaming passthrough proxy in front of a central auth service.
+//!
+//! A request flows one way:
+//! ```text
+//! server   accept (connection cap, back-off) → hyper-util auto connection (HTTP/1.1 + h2c) → graceful watch
+//! service  RequestCtx (id, peer, start) → router → Route | NotFound | MethodNotAllowed
+//! routes   body (bounded read) → validate (FastAPI-exact errors) → typed input
+//! upstream headers (outbound policy) → one pooled rustls client → streamed Response<Incoming>
+//! service  Ok(response) | Err(ProxyError) → error (render) → X-Request-Id → access log → client
+//! ```
 
+pub mod body;
 pub mod config;
+pub mod context;
+pub mod error;
+pub mod headers;
+pub mod router;
+pub mod routes;
+pub mod server;
+pub mod service;
+pub mod upstream;
+pub mod validate;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+pub use config::{Cli, Config};
+pub use service::AppState;
+
+/// Runs the proxy on an already-bound listener until `shutdown` resolves, then drains.
+///
+/// Tests bind `127.0.0.1:0` and call this directly; the binary does the same after parsing flags.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let state = AppState::new(config).map_err(io::Error::other)?;
+    server::serve(listener, Arc::new(state), shutdown).await
+}

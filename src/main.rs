@@ -1,2 +1,106 @@
-//! The `auth-proxy` binary: parse the CLI, bind, hand over to the library.
-fn main() {}
+//! The `auth-proxy` binary: parse flags, bind, print the address, run the library until a signal.
+
+use std::process::ExitCode;
+
+use auth_proxy::config::{Cli, Command, LogFormat};
+use auth_proxy::{AppState, Config};
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// Invalid configuration: the contract's exit status, after exactly one stderr line.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help / --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return config_error(first_line(&e.to_string())),
+    };
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return config_error(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    if let Some(Command::DevAuth { .. }) = cli.command {
+        return config_error(
+            "dev-auth: the development auth service is not built into this binary yet",
+        );
+    }
+    let config = match Config::from_cli(&cli) {
+        Ok(config) => config,
+        Err(message) => return config_error(&message),
+    };
+    let state = match AppState::new(config) {
+        Ok(state) => state,
+        Err(message) => return config_error(&message),
+    };
+    let listener = match TcpListener::bind(cli.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            return config_error(&format!(
+                "--listen/LISTEN_ADDR: cannot bind {}: {e}",
+                cli.listen
+            ))
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => eprintln!("auth-proxy listening on http://{addr}"),
+        Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
+    }
+    match auth_proxy::server::serve(listener, std::sync::Arc::new(state), shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text)
+}
+
+fn config_error(message: &str) -> ExitCode {
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    eprintln!("auth-proxy: error: {message}");
+    ExitCode::from(EXIT_CONFIG)
+}

@@ -1,0 +1,95 @@
+//! The routes: each file is one endpoint of the same shape — extract → validate → build → forward.
+
+pub mod health;
+pub mod login;
+pub mod protected;
+pub mod refresh;
+pub mod register;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::body::ProxyBody;
+use crate::context::RequestCtx;
+use crate::error::ProxyError;
+use crate::headers::{self, Credentials, Origin};
+use crate::service::{AppState, Upstreamed};
+use crate::validate::Rejection;
+
+pub const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub const FORM_URLENCODED: HeaderValue =
+    HeaderValue::from_static("application/x-www-form-urlencoded");
+
+/// What every route handler gets besides the request.
+pub struct RouteCx<'a> {
+    pub state: &'a AppState,
+    pub ctx: &'a RequestCtx,
+    pub origin: Origin<'a>,
+    /// Filled in by [`forward`] for the access log.
+    pub upstream: &'a mut Upstreamed,
+}
+
+/// The body the central service gets, and how it is labelled.
+pub struct Outbound<'a> {
+    pub method: Method,
+    pub uri: http::Uri,
+    pub content_type: Option<HeaderValue>,
+    pub body: Bytes,
+    pub credentials: Credentials<'a>,
+}
+
+/// Sends the validated request upstream and turns the answer into the client's response, streamed.
+pub async fn forward(
+    cx: &mut RouteCx<'_>,
+    parts: &Parts,
+    outbound: Outbound<'_>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let config = &cx.state.config;
+    let build = || {
+        let mut headers = headers::outbound_request(
+            &parts.headers,
+            &cx.origin,
+            &config.auth_url.host,
+            &cx.ctx.id,
+            outbound.credentials,
+        );
+        if let Some(content_type) = &outbound.content_type {
+            headers.insert(header::CONTENT_TYPE, content_type.clone());
+        }
+        let mut request = Request::new(Full::new(outbound.body.clone()));
+        *request.method_mut() = outbound.method.clone();
+        *request.uri_mut() = outbound.uri.clone();
+        *request.headers_mut() = headers;
+        request
+    };
+    let started = std::time::Instant::now();
+    let result = cx.state.upstream.send(build).await;
+    cx.upstream.elapsed = Some(started.elapsed());
+    let response = result?;
+    cx.upstream.status = Some(response.status());
+    let (mut head, body) = response.into_parts();
+    headers::sanitize_response(&mut head.headers);
+    Ok(Response::from_parts(head, ProxyBody::Upstream(body)))
+}
+
+/// The request's `Content-Type`, raw.
+pub fn content_type(parts: &Parts) -> Option<&[u8]> {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(HeaderValue::as_bytes)
+}
+
+impl From<Rejection> for ProxyError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Unprocessable(body) => {
+                ProxyError::Invalid(StatusCode::UNPROCESSABLE_ENTITY, body)
+            }
+            Rejection::BadRequest(body) => ProxyError::Invalid(StatusCode::BAD_REQUEST, body),
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! One request's life: context → router → route → response or error → request id → access log.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+
+use crate::body::ProxyBody;
+use crate::config::{AccessLog, Config};
+use crate::context::RequestCtx;
+use crate::error::ProxyError;
+use crate::headers::{Origin, X_REQUEST_ID};
+use crate::router::{self, Route, Routed};
+use crate::routes::{self, RouteCx};
+use crate::upstream::Upstream;
+
+/// Upstream URIs, joined once at start-up.
+pub struct RouteUris {
+    pub base: Uri,
+    pub register: Uri,
+    pub login: Uri,
+    pub refresh: Uri,
+    pub protected: Uri,
+}
+
+/// Everything requests share: configuration, the one upstream client, the drain flag.
+pub struct AppState {
+    pub config: Config,
+    pub upstream: Upstream,
+    pub uris: RouteUris,
+    /// Set on SIGTERM/SIGINT: `/readyz` answers 503 from then on.
+    pub draining: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Result<Self, String> {
+        let upstream = Upstream::new(&config)?;
+        let url = &config.auth_url;
+        let uris = RouteUris {
+            base: url.join("/"),
+            register: url.join("/register"),
+            login: url.join("/login"),
+            refresh: url.join("/refresh"),
+            protected: url.join("/protected"),
+        };
+        Ok(AppState {
+            config,
+            upstream,
+            uris,
+            draining: AtomicBool::new(false),
+        })
+    }
+}
+
+/// What the central service did for this request, for the access log.
+#[derive(Debug, Default)]
+pub struct Upstreamed {
+    pub status: Option<StatusCode>,
+    pub elapsed: Option<Duration>,
+}
+
+/// The hyper service of one client connection.
+#[derive(Clone)]
+pub struct ProxyService {
+    pub state: Arc<AppState>,
+    pub peer: SocketAddr,
+    /// Whether `peer` is inside `--trusted-proxies` (decided once per connection).
+    pub trusted: bool,
+}
+
+impl hyper::service::Service<Request<Incoming>> for ProxyService {
+    type Response = Response<ProxyBody>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.handle(request).await) })
+    }
+}
+
+impl ProxyService {
+    async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let ctx = RequestCtx::new(request.headers(), self.peer);
+        let method = request.method().clone();
+        let version = request.version();
+        let routed = router::route(&method, request.uri().path());
+        // HTTP/2 carries the host in `:authority`; HTTP/1 in `Host`.
+        let authority = request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        let host = request.headers().get(header::HOST).cloned().or(authority);
+        let mut upstream = Upstreamed::default();
+        let mut cx = RouteCx {
+            state: &self.state,
+            ctx: &ctx,
+            origin: Origin {
+                peer: self.peer,
+                trusted: self.trusted,
+                scheme: "http",
+                host: host.as_ref(),
+            },
+            upstream: &mut upstream,
+        };
+        let result = dispatch(routed, request, &mut cx).await;
+        let mut response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                let close = e.closes_connection() && version <= Version::HTTP_11;
+                let mut response = e.into_response();
+                if close {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                response
+            }
+        };
+        response.headers_mut().insert(X_REQUEST_ID, ctx.id.clone());
+        if self.state.config.access_log != AccessLog::Off {
+            log_access(&ctx, &method, routed, response.status(), &upstream);
+        }
+        response
+    }
+}
+
+async fn dispatch(
+    routed: Routed,
+    request: Request<Incoming>,
+    cx: &mut RouteCx<'_>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    match routed {
+        Routed::Found(Route::Register) => routes::register::handle(request, cx).await,
+        Routed::Found(Route::Login) => routes::login::handle(request, cx).await,
+        Routed::Found(Route::Refresh) => routes::refresh::handle(request, cx).await,
+        Routed::Found(Route::Protected) => routes::protected::handle(request, cx).await,
+        Routed::Found(Route::Healthz) => Ok(routes::health::healthz()),
+        Routed::Found(Route::Readyz) => Ok(routes::health::readyz(cx).await),
+        Routed::Found(Route::OpenApi | Route::Docs | Route::DocsAsset) | Routed::NotFound => {
+            Err(ProxyError::NotFound)
+        }
+        Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
+    }
+}
+
+fn route_name(routed: Routed) -> &'static str {
+    match routed {
+        Routed::Found(Route::Register) => "/register",
+        Routed::Found(Route::Login) => "/login",
+        Routed::Found(Route::Refresh) => "/refresh",
+        Routed::Found(Route::Protected) => "/protected",
+        Routed::Found(Route::Healthz) => "/healthz",
+        Routed::Found(Route::Readyz) => "/readyz",
+        Routed::Found(Route::OpenApi) => "/openapi.json",
+        Routed::Found(Route::Docs) => "/docs",
+        Routed::Found(Route::DocsAsset) => "/docs/*",
+        Routed::NotFound => "unmatched",
+        Routed::MethodNotAllowed(_) => "method-not-allowed",
+    }
+}
+
+/// One line per request; never a header value, body, or query string (they can carry secrets).
+fn log_access(
+    ctx: &RequestCtx,
+    method: &http::Method,
+    routed: Routed,
+    status: StatusCode,
+    upstream: &Upstreamed,
+) {
+    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    tracing::info!(
+        target: "access",
+        method = %method,
+        route = route_name(routed),
+        status = status.as_u16(),
+        duration_us = micros(ctx.start.elapsed()),
+        upstream_status = upstream.status.map(|s| s.as_u16()),
+        upstream_duration_us = upstream.elapsed.map(micros),
+        request_id = ctx.id.to_str().unwrap_or("-"),
+        peer = %ctx.peer,
+    );
+}
