@@ -125,7 +125,7 @@ impl ProxyService {
         };
         response.headers_mut().insert(X_REQUEST_ID, ctx.id.clone());
         if self.state.config.access_log != AccessLog::Off {
-            log_access(&ctx, &method, routed, response.status(), &upstream);
+            log_access(&ctx, &method, routed, &response, &upstream);
         }
         response
     }
@@ -167,11 +167,13 @@ fn route_name(routed: Routed) -> &'static str {
 }
 
 /// One line per request; never a header value, body, or query string (they can carry secrets).
+///
+/// `bytes` is the response body's declared length; a streamed body without one logs nothing there.
 fn log_access(
     ctx: &RequestCtx,
     method: &http::Method,
     routed: Routed,
-    status: StatusCode,
+    response: &Response<ProxyBody>,
     upstream: &Upstreamed,
 ) {
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
@@ -179,7 +181,8 @@ fn log_access(
         target: "access",
         method = %method,
         route = route_name(routed),
-        status = status.as_u16(),
+        status = response.status().as_u16(),
+        bytes = http_body::Body::size_hint(response.body()).exact(),
         duration_us = micros(ctx.start.elapsed()),
         upstream_status = upstream.status.map(|s| s.as_u16()),
         upstream_duration_us = upstream.elapsed.map(micros),
