@@ -21,10 +21,7 @@ fn main() -> ExitCode {
         Err(e) => return config_error(first_line(&e.to_string())),
     };
     init_tracing(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(cli.worker_threads).build() {
         Ok(runtime) => runtime,
         Err(e) => return config_error(&format!("cannot start the runtime: {e}")),
     };

@@ -151,7 +151,7 @@ impl Acceptor {
                     });
                 }
                 Err(e) if is_per_connection(&e) => {
-                    tracing::debug!(error = %e, "accept: peer gave up")
+                    tracing::debug!(error = %e, "accept: peer gave up");
                 }
                 Err(e) => {
                     // EMFILE/ENFILE/ENOMEM: the listener is fine, the process is out of something.
