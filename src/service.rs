@@ -155,7 +155,28 @@ async fn dispatch(
             Err(ProxyError::NotFound)
         }
         Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
+        Routed::RedirectSlash => Ok(redirect_without_slash(&request, cx.origin.host)),
     }
+}
+
+/// Starlette's answer to a known path with a trailing slash: 307 to the same URL without it.
+fn redirect_without_slash(
+    request: &Request<Incoming>,
+    host: Option<&HeaderValue>,
+) -> Response<ProxyBody> {
+    let uri = request.uri();
+    let path = uri.path().strip_suffix('/').unwrap_or(uri.path());
+    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let location = match uri.query() {
+        Some(query) => format!("http://{host}{path}?{query}"),
+        None => format!("http://{host}{path}"),
+    };
+    let mut response = Response::new(ProxyBody::empty());
+    *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 fn route_name(routed: Routed) -> &'static str {
@@ -171,6 +192,7 @@ fn route_name(routed: Routed) -> &'static str {
         Routed::Found(Route::DocsAsset) => "/docs/*",
         Routed::NotFound => "unmatched",
         Routed::MethodNotAllowed(_) => "method-not-allowed",
+        Routed::RedirectSlash => "redirect-slash",
     }
 }
 
