@@ -2,3 +2,4 @@
 
 pub mod config;
 pub mod dev_auth;
+pub mod docs;
