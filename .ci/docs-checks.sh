@@ -110,9 +110,12 @@ run_schemathesis() {
   [[ -n ${SCHEMATHESIS_CHECKS:-} ]] && checks=(--checks "$SCHEMATHESIS_CHECKS")
   log "schemathesis: ${SCHEMATHESIS_MAX_EXAMPLES:-25} examples per operation"
   login_for_schemathesis
-  timeout 900 "$VENV/bin/st" --config-file tests/browser/schemathesis.toml run "$url/openapi.json" \
+  local config="$PWD/tests/browser/schemathesis.toml"
+  # Run from the scratch folder: schemathesis keeps a crash cache (.schemathesis/) in its
+  # working directory and replays it next time; every run here starts clean instead.
+  (cd "$work" && timeout 900 "$VENV/bin/st" --config-file "$config" run "$url/openapi.json" \
     --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" --seed 20261128 --workers 1 \
-    --request-timeout 15 --generation-database none --no-color "${checks[@]}" \
+    --request-timeout 15 --generation-database none --no-color "${checks[@]}") \
     || die "schemathesis found failures (see above)"
   log "ok: schemathesis"
 }
