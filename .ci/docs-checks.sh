@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks what the proxy publishes about itself, against a built binary started with --dev:
 #   (a) /openapi.json passes PyPI's openapi-spec-validator,
-#   (b) /docs renders in headless Debian Chromium and shows every operation (tests/browser/),
+#   (b) /docs renders in headless Debian Chromium and shows every operation, and its Authorize
+#       dialog logs in through /login so that "Try it out" on GET /protected answers 200
+#       (tests/browser/: a DOM check and a playwright-core script),
 #   (c) schemathesis exercises every operation from /openapi.json, with bounded examples.
 # Only 127.0.0.1 is contacted (besides the package registries when installing the tools).
 #
@@ -91,6 +93,17 @@ check_docs_page() {
   log "ok: /docs renders in Chromium"
 }
 
+check_authorize_flow() {
+  if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    log "installing playwright-core (tests/browser/package-lock.json; it drives Debian's chromium, downloads no browser)"
+    npm ci --prefix tests/browser --no-audit --no-fund --silent || die "npm ci failed"
+  fi
+  mkdir -p target/docs-checks
+  timeout 120 node tests/browser/authorize.mjs "$url" target/docs-checks/docs-authorized.png \
+    || die "Swagger UI's Authorize + Try it out on GET /protected failed"
+  log "ok: Authorize through /login works in /docs (screenshot: target/docs-checks/docs-authorized.png)"
+}
+
 login_for_schemathesis() {
   local email="docs-checks@example.com" password
   password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
@@ -125,5 +138,6 @@ ensure_chromium
 start_proxy
 check_openapi
 check_docs_page
+check_authorize_flow
 run_schemathesis
 log "all checks passed"
