@@ -13,6 +13,19 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+/// `unwrap` for test set-up steps, with the error in the panic message.
+trait Must<T> {
+    fn must(self) -> T;
+}
+
+impl<T, E: std::fmt::Display> Must<T> for Result<T, E> {
+    fn must(self) -> T {
+        self.unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+
 /// A running dev service; dropping it shuts the service down.
 struct DevService {
     addr: SocketAddr,
@@ -20,10 +33,8 @@ struct DevService {
 }
 
 async fn spawn_dev_auth(args: DevAuthArgs) -> DevService {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.must();
+    let addr = listener.local_addr().must();
     let (stop, stopped) = oneshot::channel::<()>();
     let auth = Arc::new(DevAuth::new(&args));
     tokio::spawn(dev_auth::serve(listener, auth, async move {
@@ -46,6 +57,11 @@ impl Answer {
         assert_eq!(std::str::from_utf8(&self.body), Ok(body));
     }
 
+    /// Asserts status, content type and the body `{"detail":"<message>"}`.
+    fn detail(&self, status: StatusCode, message: &str) {
+        self.assert(status, &format!(r#"{{"detail":"{message}"}}"#));
+    }
+
     fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
     }
@@ -66,12 +82,10 @@ impl DevService {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Answer {
-        let stream = TcpStream::connect(self.addr)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let stream = TcpStream::connect(self.addr).await.must();
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .must();
         tokio::spawn(connection);
         let mut request = Request::builder()
             .method(method)
@@ -80,19 +94,10 @@ impl DevService {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_owned())))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let response = sender
-            .send_request(request)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let request = request.body(Full::new(Bytes::from(body.to_owned()))).must();
+        let response = sender.send_request(request).await.must();
         let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .to_bytes();
+        let body = body.collect().await.must().to_bytes();
         Answer {
             status: parts.status,
             headers: parts.headers,
@@ -101,13 +106,7 @@ impl DevService {
     }
 
     async fn register(&self, body: &str) -> Answer {
-        self.send(
-            Method::POST,
-            "/register",
-            &[("content-type", "application/json")],
-            body,
-        )
-        .await
+        self.send(Method::POST, "/register", JSON, body).await
     }
 
     async fn login(&self, form: &str) -> Answer {
@@ -117,13 +116,7 @@ impl DevService {
 
     async fn refresh(&self, token: &str) -> Answer {
         let body = serde_json::json!({ "refresh_token": token }).to_string();
-        self.send(
-            Method::POST,
-            "/refresh",
-            &[("content-type", "application/json")],
-            &body,
-        )
-        .await
+        self.send(Method::POST, "/refresh", JSON, &body).await
     }
 
     async fn protected(&self, token: &str) -> Answer {
@@ -136,71 +129,77 @@ impl DevService {
 const ALICE: &str = r#"{"email":"alice@example.com","password":"s3cret"}"#;
 const ALICE_FORM: &str = "grant_type=password&username=alice%40example.com&password=s3cret";
 
-#[tokio::test]
-async fn register_login_protected_refresh_flow() {
-    let dev = spawn_dev_auth(DevAuthArgs::default()).await;
-    dev.register(ALICE).await.assert(
-        StatusCode::OK,
-        r#"{"message":"User registered successfully"}"#,
-    );
-    dev.register(ALICE).await.assert(
-        StatusCode::BAD_REQUEST,
-        r#"{"detail":"User already exists"}"#,
-    );
+const REGISTERED: &str = r#"{"message":"User registered successfully"}"#;
+const EXISTS: &str = "User already exists";
+const BAD_LOGIN: &str = "Invalid credentials";
+const GRANTED: &str = r#"{"message":"Access granted to alice@example.com"}"#;
+const INVALID_TOKEN: &str = "Invalid token";
 
-    let bad = dev
-        .login("username=alice%40example.com&password=wrong")
-        .await;
-    bad.assert(
-        StatusCode::UNAUTHORIZED,
-        r#"{"detail":"Invalid credentials"}"#,
-    );
-    let unknown = dev
-        .login("username=bob%40example.com&password=s3cret")
-        .await;
-    unknown.assert(
-        StatusCode::UNAUTHORIZED,
-        r#"{"detail":"Invalid credentials"}"#,
-    );
-
+/// Registers alice and logs her in: (access token, refresh token).
+async fn alice_tokens(dev: &DevService) -> (String, String) {
+    dev.register(ALICE).await.assert(StatusCode::OK, REGISTERED);
     let login = dev.login(ALICE_FORM).await;
     assert_eq!(login.status, StatusCode::OK);
     assert_eq!(login.headers["content-type"], "application/json");
     assert_eq!(login.json()["token_type"], "bearer");
-    let (access, refresh) = (login.token("access_token"), login.token("refresh_token"));
+    (login.token("access_token"), login.token("refresh_token"))
+}
 
-    let granted = r#"{"message":"Access granted to alice@example.com"}"#;
-    dev.protected(&access).await.assert(StatusCode::OK, granted);
+#[tokio::test]
+async fn register_once_then_login_with_the_right_password_only() {
+    let dev = spawn_dev_auth(DevAuthArgs::default()).await;
+    let (access, _) = alice_tokens(&dev).await;
+    dev.register(ALICE)
+        .await
+        .detail(StatusCode::BAD_REQUEST, EXISTS);
+    let wrong = dev.login("username=alice%40example.com&password=wrong");
+    wrong.await.detail(StatusCode::UNAUTHORIZED, BAD_LOGIN);
+    let unknown = dev.login("username=bob%40example.com&password=s3cret");
+    unknown.await.detail(StatusCode::UNAUTHORIZED, BAD_LOGIN);
+    dev.login("password=s3cret")
+        .await
+        .detail(StatusCode::UNAUTHORIZED, BAD_LOGIN);
+    dev.protected(&access).await.assert(StatusCode::OK, GRANTED);
+}
+
+#[tokio::test]
+async fn access_and_refresh_tokens_only_do_their_own_job() {
+    let dev = spawn_dev_auth(DevAuthArgs::default()).await;
+    let (access, refresh) = alice_tokens(&dev).await;
     dev.protected(&refresh)
         .await
-        .assert(StatusCode::UNAUTHORIZED, r#"{"detail":"Invalid token"}"#);
+        .detail(StatusCode::UNAUTHORIZED, INVALID_TOKEN);
     dev.protected("not.a.jwt")
         .await
-        .assert(StatusCode::UNAUTHORIZED, r#"{"detail":"Invalid token"}"#);
+        .detail(StatusCode::UNAUTHORIZED, INVALID_TOKEN);
+    let invalid_refresh = r#"{"detail":"Invalid refresh token"}"#;
+    dev.refresh(&access)
+        .await
+        .assert(StatusCode::UNAUTHORIZED, invalid_refresh);
 
     let renewed = dev.refresh(&refresh).await;
     assert_eq!(renewed.status, StatusCode::OK);
     assert_eq!(renewed.headers["content-type"], "application/json");
-    let keys: Vec<String> = renewed
-        .json()
+    let json = renewed.json();
+    let keys: Vec<&String> = json
         .as_object()
-        .map(|o| o.keys().cloned().collect())
+        .map(|o| o.keys().collect())
         .unwrap_or_default();
     assert_eq!(keys, ["access_token", "refresh_token"]);
-    dev.protected(&renewed.token("access_token"))
+    let new_access = renewed.token("access_token");
+    dev.protected(&new_access)
         .await
-        .assert(StatusCode::OK, granted);
-    let as_refresh = dev.refresh(&access).await;
-    as_refresh.assert(
-        StatusCode::UNAUTHORIZED,
-        r#"{"detail":"Invalid refresh token"}"#,
-    );
+        .assert(StatusCode::OK, GRANTED);
+    let new_refresh = renewed.token("refresh_token");
+    dev.protected(&new_refresh)
+        .await
+        .detail(StatusCode::UNAUTHORIZED, INVALID_TOKEN);
 }
 
 #[tokio::test]
 async fn register_requires_email_and_password() {
     let dev = spawn_dev_auth(DevAuthArgs::default()).await;
-    let required = r#"{"detail":"Email and password required"}"#;
+    let required = "Email and password required";
     for body in [
         r#"{"email":"a@example.com"}"#,
         r#"{"email":"","password":"x"}"#,
@@ -211,22 +210,22 @@ async fn register_requires_email_and_password() {
     ] {
         dev.register(body)
             .await
-            .assert(StatusCode::BAD_REQUEST, required);
+            .detail(StatusCode::BAD_REQUEST, required);
     }
 }
 
 #[tokio::test]
 async fn missing_or_malformed_bearer_is_not_authenticated() {
     let dev = spawn_dev_auth(DevAuthArgs::default()).await;
-    let not_authenticated = r#"{"detail":"Not authenticated"}"#;
+    let not_authenticated = "Not authenticated";
     let none = dev.send(Method::GET, "/protected", &[], "").await;
-    none.assert(StatusCode::UNAUTHORIZED, not_authenticated);
+    none.detail(StatusCode::UNAUTHORIZED, not_authenticated);
     assert_eq!(none.headers["www-authenticate"], "Bearer");
     for value in ["Basic abc", "Bearer ", "Bearer"] {
         let answer = dev
             .send(Method::GET, "/protected", &[("authorization", value)], "")
             .await;
-        answer.assert(StatusCode::UNAUTHORIZED, not_authenticated);
+        answer.detail(StatusCode::UNAUTHORIZED, not_authenticated);
         assert_eq!(answer.headers["www-authenticate"], "Bearer");
     }
 }
@@ -239,19 +238,13 @@ async fn expired_tokens_are_refused_with_their_own_message() {
         ..DevAuthArgs::default()
     };
     let dev = spawn_dev_auth(args).await;
-    dev.register(ALICE).await.assert(
-        StatusCode::OK,
-        r#"{"message":"User registered successfully"}"#,
-    );
+    dev.register(ALICE).await.assert(StatusCode::OK, REGISTERED);
     let login = dev.login(ALICE_FORM).await;
     assert_eq!(login.status, StatusCode::OK);
     let expired = dev.protected(&login.token("access_token")).await;
-    expired.assert(StatusCode::UNAUTHORIZED, r#"{"detail":"Token expired"}"#);
+    expired.detail(StatusCode::UNAUTHORIZED, "Token expired");
     let expired = dev.refresh(&login.token("refresh_token")).await;
-    expired.assert(
-        StatusCode::UNAUTHORIZED,
-        r#"{"detail":"Refresh token expired"}"#,
-    );
+    expired.detail(StatusCode::UNAUTHORIZED, "Refresh token expired");
 }
 
 #[tokio::test]
@@ -261,20 +254,15 @@ async fn a_full_user_table_refuses_with_507() {
         ..DevAuthArgs::default()
     })
     .await;
-    dev.register(ALICE).await.assert(
-        StatusCode::OK,
-        r#"{"message":"User registered successfully"}"#,
-    );
+    dev.register(ALICE).await.assert(StatusCode::OK, REGISTERED);
     let bob = r#"{"email":"bob@example.com","password":"pw"}"#;
-    dev.register(bob).await.assert(
-        StatusCode::INSUFFICIENT_STORAGE,
-        r#"{"detail":"User limit reached"}"#,
-    );
+    dev.register(bob)
+        .await
+        .detail(StatusCode::INSUFFICIENT_STORAGE, "User limit reached");
     // Full is not a reason to lose track of who exists.
-    dev.register(ALICE).await.assert(
-        StatusCode::BAD_REQUEST,
-        r#"{"detail":"User already exists"}"#,
-    );
+    dev.register(ALICE)
+        .await
+        .detail(StatusCode::BAD_REQUEST, EXISTS);
 }
 
 #[tokio::test]
@@ -282,12 +270,9 @@ async fn unknown_paths_wrong_methods_and_big_bodies() {
     let dev = spawn_dev_auth(DevAuthArgs::default()).await;
     dev.send(Method::GET, "/nope", &[], "")
         .await
-        .assert(StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#);
+        .detail(StatusCode::NOT_FOUND, "Not Found");
     let wrong = dev.send(Method::GET, "/login", &[], "").await;
-    wrong.assert(
-        StatusCode::METHOD_NOT_ALLOWED,
-        r#"{"detail":"Method Not Allowed"}"#,
-    );
+    wrong.detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     assert_eq!(wrong.headers["allow"], "POST");
     let wrong = dev.send(Method::POST, "/protected", &[], "").await;
     assert_eq!(wrong.headers["allow"], "GET");
@@ -295,17 +280,14 @@ async fn unknown_paths_wrong_methods_and_big_bodies() {
         r#"{{"email":"a@example.com","password":"{}"}}"#,
         "x".repeat(20_000)
     );
-    dev.register(&huge).await.assert(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        r#"{"detail":"Request body too large"}"#,
-    );
+    dev.register(&huge)
+        .await
+        .detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
 }
 
 #[tokio::test]
 async fn serve_returns_once_shutdown_resolves() {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.must();
     let auth = Arc::new(DevAuth::new(&DevAuthArgs::default()));
     let served = dev_auth::serve(listener, auth, async {});
     let result = tokio::time::timeout(Duration::from_secs(5), served).await;

@@ -10,8 +10,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::reply::Reply;
 use super::{handlers, DevAuth};
@@ -41,9 +41,12 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
+        // Both waits end at shutdown: at the connection cap too.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut shutdown => break,
         };
+        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -56,20 +59,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let auth = auth.clone();
-        let service = service_fn(move |request| {
-            let auth = auth.clone();
-            async move { Ok::<_, Infallible>(respond(&auth, request).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            // A client that hangs up or sends garbage only ends its own connection.
-            let _ = connection.await;
-            drop(slot);
-        });
+        spawn_connection(&builder, &graceful, stream, auth.clone(), slot);
     }
     drop(listener);
     tokio::select! {
@@ -77,6 +67,29 @@ pub async fn serve(
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {}
     }
     Ok(())
+}
+
+/// Serves one connection on its own task; it holds a connection `slot` until it closes.
+fn spawn_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    stream: TcpStream,
+    auth: Arc<DevAuth>,
+    slot: OwnedSemaphorePermit,
+) {
+    let service = service_fn(move |request| {
+        let auth = auth.clone();
+        async move { Ok::<_, Infallible>(respond(&auth, request).await) }
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    let connection = graceful.watch(connection);
+    tokio::spawn(async move {
+        // A client that hangs up or sends garbage only ends its own connection.
+        let _ = connection.await;
+        drop(slot);
+    });
 }
 
 async fn respond(auth: &DevAuth, request: hyper::Request<hyper::body::Incoming>) -> Reply {
