@@ -307,7 +307,7 @@ async fn https_upstream_trusted_through_upstream_ca_is_forwarded() {
         .await;
     assert!(mock.url().starts_with("https://127.0.0.1:"));
     let proxy = spawn_proxy(&prefixed(&mock), |c| {
-        c.upstream_ca = vec![ca.ca_der.clone()]
+        c.upstream_ca = vec![ca.ca_der.clone()];
     })
     .await;
     let mut client = proxy.h1().await;
@@ -329,7 +329,7 @@ async fn https_upstream_with_an_untrusted_certificate_returns_502_json() {
     let trusted = TestCa::new("someone else");
     let mock = MockUpstream::builder().tls(&served).start().await;
     let proxy = spawn_proxy(&mock.url(), |c| {
-        c.upstream_ca = vec![trusted.ca_der.clone()]
+        c.upstream_ca = vec![trusted.ca_der.clone()];
     })
     .await;
     let mut client = proxy.h1().await;
@@ -394,7 +394,7 @@ async fn slow_upstream_headers_return_504_within_upstream_timeout() {
         .start()
         .await;
     let proxy = spawn_proxy(&mock.url(), |c| {
-        c.upstream_timeout = Duration::from_millis(400)
+        c.upstream_timeout = Duration::from_millis(400);
     })
     .await;
     let mut client = proxy.h1().await;

@@ -4,6 +4,7 @@
 //! a keep-alive connection without `Connection: close`, stall before the head, stream with pauses,
 //! answer nothing, or reset. `BlackHole` is a loopback port whose connects never complete.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -383,9 +384,9 @@ fn response_head(reply: &Reply, content_length: usize) -> Vec<u8> {
         .unwrap_or("Status");
     let mut head = format!("HTTP/1.1 {} {reason}\r\n", reply.status);
     for (name, value) in &reply.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(head, "{name}: {value}\r\n");
     }
-    head.push_str(&format!("content-length: {content_length}\r\n\r\n"));
+    let _ = write!(head, "content-length: {content_length}\r\n\r\n");
     head.into_bytes()
 }
 
@@ -471,10 +472,8 @@ where
 }
 
 async fn read_more<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> usize {
-    let mut chunk = [0u8; 16 * 1024];
-    let n = io.read(&mut chunk).await.unwrap_or(0);
-    buf.extend_from_slice(&chunk[..n]);
-    n
+    buf.reserve(16 * 1024);
+    io.read_buf(buf).await.unwrap_or(0)
 }
 
 /// A loopback port whose listen backlog is full: a connect to it never completes.

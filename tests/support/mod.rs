@@ -28,10 +28,10 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Awaits `f` for at most `limit`, failing the test with `what` if it takes longer.
 pub async fn within<F: Future>(limit: Duration, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(limit, f).await {
-        Ok(output) => output,
-        Err(_) => panic!("{what}: not done within {limit:?}"),
-    }
+    let Ok(output) = tokio::time::timeout(limit, f).await else {
+        panic!("{what}: not done within {limit:?}");
+    };
+    output
 }
 
 /// A proxy running `auth_proxy::serve` inside the test's runtime.
