@@ -273,7 +273,7 @@ impl RawConn {
 
     /// Reads one whole response; `None` if the connection ends first.
     pub async fn try_response(&mut self) -> Option<Received> {
-        within(WAIT, "raw response", self.read_response()).await
+        within(WAIT, "raw response", self.next_response()).await
     }
 
     pub async fn response(&mut self) -> Received {
@@ -312,7 +312,9 @@ impl RawConn {
         }
     }
 
-    async fn read_response(&mut self) -> Option<Received> {
+    /// Reads one whole response, however long it takes (wrap it in a timeout); `None` if the
+    /// connection ends first.
+    pub async fn next_response(&mut self) -> Option<Received> {
         let (status, headers, head_len) = loop {
             let mut slots = [httparse::EMPTY_HEADER; 64];
             let mut parsed = httparse::Response::new(&mut slots);

@@ -2,7 +2,7 @@
 //!
 //! Every wait is bounded (`within`), every socket is on 127.0.0.1, and nothing sleeps longer
 //! than the behaviour under test needs.
-#![allow(dead_code)] // each test crate uses its own part of the DSL
+#![allow(dead_code, unused_imports)] // each test crate uses its own part of the DSL
 
 pub mod client;
 pub mod mock;
