@@ -594,3 +594,29 @@ async fn upstream_closing_idle_connections_never_surfaces_as_502() {
         "the mock closed every connection"
     );
 }
+
+#[tokio::test]
+async fn upstream_keep_alive_timeout_racing_the_next_request_never_surfaces_as_502() {
+    // The mock closes a connection idle for 1 ms; the gaps between requests straddle that.
+    let mock = MockUpstream::builder()
+        .close_when_idle_for(Duration::from_millis(1))
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let mut failures = Vec::new();
+    for i in 0..300u64 {
+        let got = client.send(post_json("/refresh", REFRESH)).await;
+        if got.status.as_u16() != 200 {
+            failures.push((i, got.status, got.text()));
+        }
+        tokio::time::sleep(Duration::from_micros((i % 9) * 250)).await;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(mock.requests().len(), 300);
+}

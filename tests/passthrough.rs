@@ -362,6 +362,39 @@ async fn refused_upstream_returns_502_json_quickly() {
 }
 
 #[tokio::test]
+async fn upstream_reset_returns_502_json() {
+    let mock = MockUpstream::builder().reset().start().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let got = client
+        .send(post_json("/refresh", r#"{"refresh_token":"r"}"#))
+        .await;
+
+    got.assert_detail(502);
+    assert!(!mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn upstream_answering_malformed_http_returns_502_json() {
+    let mock = MockUpstream::builder()
+        .raw_answer(b"this is not HTTP\r\n\r\n")
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let got = client
+        .send(post_json("/refresh", r#"{"refresh_token":"r"}"#))
+        .await;
+
+    got.assert_detail(502);
+    // The client connection is not harmed by the upstream's failure.
+    let again = client.send(get("/healthz")).await;
+    assert_eq!(again.status.as_u16(), 200);
+}
+
+#[tokio::test]
 async fn connect_that_never_completes_returns_504_within_connect_timeout() {
     let hole = BlackHole::new();
     let proxy = spawn_proxy(&hole.url(), |c| {
@@ -538,4 +571,129 @@ async fn invalid_input_returns_422_and_forwards_nothing() {
         assert!(support::json(&got.body)["detail"].is_array());
     }
     assert!(mock.requests().is_empty());
+}
+
+// ---- Contract cases the proxy does not meet yet (reported to the lead; these fail until fixed) ----
+
+#[tokio::test]
+async fn upstream_reset_after_reading_a_request_is_not_sent_again() {
+    // Contract §5 retries only requests not yet written. A fresh connection that the service
+    // resets after reading the request is no stale pooled connection: sending the request again
+    // could register a user twice.
+    let mock = MockUpstream::builder().reset().start().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let got = client
+        .send(post_json(
+            "/register",
+            r#"{"email":"a@example.com","password":"pw"}"#,
+        ))
+        .await;
+
+    got.assert_detail(502);
+    assert_eq!(mock.requests().len(), 1, "the request was sent again");
+}
+
+#[tokio::test]
+async fn register_forwards_the_email_normalised_as_pydantic_does() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let got = client
+        .send(post_json(
+            "/register",
+            r#"{"email":"A.B+tag@Example.COM","password":"pw"}"#,
+        ))
+        .await;
+
+    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
+    assert_eq!(
+        mock.only_request().body_json(),
+        json!({"email": "A.B+tag@example.com", "password": "pw"})
+    );
+}
+
+#[tokio::test]
+async fn login_forwards_the_optional_oauth2_fields() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let got = client
+        .send(post_form(
+            "/login",
+            "grant_type=password&username=alice&password=pw&scope=read+write\
+             &client_id=cid&client_secret=cs",
+        ))
+        .await;
+
+    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
+    let mut fields: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&mock.only_request().body).unwrap();
+    fields.sort();
+    let expected = [
+        ("client_id", "cid"),
+        ("client_secret", "cs"),
+        ("grant_type", "password"),
+        ("password", "pw"),
+        ("scope", "read write"),
+        ("username", "alice"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    assert_eq!(fields, expected);
+}
+
+#[tokio::test]
+async fn login_accepts_multipart_form_data() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+    let body = "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice\r\n\
+                --XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--XyZ--\r\n";
+
+    let got = client
+        .send(support::request(
+            "POST",
+            "/login",
+            Some("multipart/form-data; boundary=XyZ"),
+            body,
+        ))
+        .await;
+
+    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
+    let seen = mock.only_request();
+    assert_eq!(
+        seen.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&seen.body).unwrap();
+    assert!(fields.contains(&("username".to_owned(), "alice".to_owned())));
+    assert!(fields.contains(&("password".to_owned(), "pw".to_owned())));
+}
+
+#[tokio::test]
+async fn json_routes_accept_a_structured_json_content_type() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let got = client
+        .send(support::request(
+            "POST",
+            "/refresh",
+            Some("application/vnd.api+json"),
+            r#"{"refresh_token":"r"}"#,
+        ))
+        .await;
+
+    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
+    assert_eq!(
+        mock.only_request().body_json(),
+        json!({"refresh_token": "r"})
+    );
 }

@@ -98,12 +98,15 @@ enum Behaviour {
     Silent,
     /// Reads the request, then resets the connection.
     Reset,
+    /// Reads the request, writes these bytes as they are, then closes.
+    Raw(Bytes),
 }
 
 struct Plan {
     behaviour: Behaviour,
     delay_head: Duration,
     close_after_answer: bool,
+    idle_close: Option<Duration>,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -153,6 +156,12 @@ impl MockBuilder {
         self
     }
 
+    /// Answers every request with `bytes` as they are (e.g. not HTTP at all), then closes.
+    pub fn raw_answer(mut self, bytes: &'static [u8]) -> Self {
+        self.plan.behaviour = Behaviour::Raw(Bytes::from_static(bytes));
+        self
+    }
+
     pub fn reset(mut self) -> Self {
         self.plan.behaviour = Behaviour::Reset;
         self
@@ -167,6 +176,13 @@ impl MockBuilder {
     /// Closes every connection right after answering, without announcing it (`Connection: close`).
     pub fn close_after_answer(mut self) -> Self {
         self.plan.close_after_answer = true;
+        self
+    }
+
+    /// Closes a keep-alive connection that stays idle for `idle` after an answer — a server's
+    /// keep-alive timeout, racing with the next request the proxy sends on it.
+    pub fn close_when_idle_for(mut self, idle: Duration) -> Self {
+        self.plan.idle_close = Some(idle);
         self
     }
 
@@ -212,6 +228,7 @@ impl MockUpstream {
                 behaviour: Behaviour::Answer(Reply::json(200, r#"{"ok":true}"#)),
                 delay_head: Duration::ZERO,
                 close_after_answer: false,
+                idle_close: None,
                 tls: None,
             },
         }
@@ -331,6 +348,11 @@ where
                 return Outcome::Closed;
             }
             Behaviour::Reset => return Outcome::Reset,
+            Behaviour::Raw(bytes) => {
+                let _ = io.write_all(bytes).await;
+                let _ = io.shutdown().await;
+                return Outcome::Closed;
+            }
             Behaviour::Answer(reply) => {
                 tokio::time::sleep(plan.delay_head).await;
                 let mut bytes = response_head(reply, reply.body.len());
@@ -373,6 +395,20 @@ where
         if plan.close_after_answer {
             let _ = io.shutdown().await;
             return Outcome::Closed;
+        }
+        if let Some(idle) = plan.idle_close {
+            if buf.is_empty() {
+                buf.reserve(16 * 1024);
+                // `read_buf` is cancel-safe: bytes that arrive after the timeout stay unread,
+                // and closing with them unread resets the connection, as a real server does.
+                match tokio::time::timeout(idle, io.read_buf(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => {
+                        let _ = io.shutdown().await;
+                        return Outcome::Closed;
+                    }
+                }
+            }
         }
     }
 }
