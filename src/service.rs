@@ -151,9 +151,10 @@ async fn dispatch(
         Routed::Found(Route::Protected) => routes::protected::handle(request, cx).await,
         Routed::Found(Route::Healthz) => Ok(routes::health::healthz()),
         Routed::Found(Route::Readyz) => Ok(routes::health::readyz(cx).await),
-        Routed::Found(Route::OpenApi | Route::Docs | Route::DocsAsset) | Routed::NotFound => {
-            Err(ProxyError::NotFound)
-        }
+        Routed::Found(Route::OpenApi) => Ok(routes::docs::openapi()),
+        Routed::Found(Route::Docs) => Ok(routes::docs::page()),
+        Routed::Found(Route::DocsAsset) => routes::docs::asset(request.uri().path()),
+        Routed::NotFound => Err(ProxyError::NotFound),
         Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
         Routed::RedirectSlash => Ok(redirect_without_slash(&request, cx.origin.host)),
     }
