@@ -39,7 +39,16 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in ["10", "", "s", "1.5s", "-1s", "5 s", "5sec", "99999999999999999999h"] {
+        for bad in [
+            "10",
+            "",
+            "s",
+            "1.5s",
+            "-1s",
+            "5 s",
+            "5sec",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
         }
     }
