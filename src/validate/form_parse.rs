@@ -164,6 +164,11 @@ fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items, Rejectio
         Ok(s) if !latin1_only => s.to_owned(),
         _ => latin1(data),
     };
+    if !starts_with_boundary(body, boundary.as_bytes())
+        .map_err(|()| errors::bad_request("Invalid multipart data."))?
+    {
+        return Ok(Vec::new());
+    }
     let chunk = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
     let mut parts = multer::Multipart::new(stream, boundary.clone());
@@ -217,6 +222,36 @@ fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items, Rejectio
         items.push((name, value));
     }
     Ok(items)
+}
+
+/// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`
+/// and CRLF (or `--`) must follow. `Ok(false)`: the body ends before any part could start.
+fn starts_with_boundary(body: &[u8], boundary: &[u8]) -> Result<bool, ()> {
+    let rest = match body.first() {
+        Some(b'\r' | b'\n') => match body.iter().position(|&b| b == b'-') {
+            Some(dash) => body.get(dash..).unwrap_or_default(),
+            None => return Ok(false),
+        },
+        _ => body,
+    };
+    let mut expected = b"--".to_vec();
+    expected.extend_from_slice(boundary);
+    if rest.len() <= expected.len() {
+        return if expected.starts_with(rest) {
+            Ok(false)
+        } else {
+            Err(())
+        };
+    }
+    match rest.get(expected.len()..) {
+        Some(after)
+            if rest.starts_with(&expected)
+                && matches!(after, [b'-', ..] | [b'\r'] | [b'\r', b'\n', ..]) =>
+        {
+            Ok(true)
+        }
+        _ => Err(()),
+    }
 }
 
 #[cfg(test)]

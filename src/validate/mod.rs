@@ -23,6 +23,8 @@ mod pytext;
 mod upstream;
 
 #[cfg(test)]
+mod differential;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod vectors;

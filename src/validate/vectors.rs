@@ -42,7 +42,7 @@ fn render(v: &Value) -> String {
 }
 
 /// Contract §3: drop `input` where the error is about a secret or the input holds one.
-fn redact(body: &mut Value) {
+pub(super) fn redact(body: &mut Value) {
     let Value::Object(top) = body else { return };
     let Some((_, Value::Array(entries))) = top.iter_mut().find(|(k, _)| k == "detail") else {
         return;
