@@ -60,7 +60,11 @@ fn validate_email(email: &str) -> Result<String, Reason> {
     let split = split_email(email)?;
     let original = format!("{}@{}", split.local, split.domain);
     let mut local = validate_local(&split.unquoted_local, split.quoted)?;
-    let nfc: String = split.unquoted_local.nfc().collect();
+    let nfc: String = if split.unquoted_local.is_ascii() {
+        split.unquoted_local.clone() // ASCII is already NFC
+    } else {
+        split.unquoted_local.nfc().collect()
+    };
     if nfc != split.unquoted_local {
         local = validate_local(&nfc, split.quoted)
             .map_err(|e| format!("After Unicode normalization: {e}"))?;

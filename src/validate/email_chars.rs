@@ -84,6 +84,7 @@ pub fn check_unsafe(s: &str, allow_space: bool) -> Result<(), String> {
     let mut bad: Vec<char> = s
         .chars()
         .enumerate()
+        .filter(|&(_, c)| !c.is_ascii_graphic())
         .filter(|&(i, c)| match c.general_category_group() {
             GeneralCategoryGroup::Letter
             | GeneralCategoryGroup::Number
@@ -112,6 +113,11 @@ pub fn check_unsafe(s: &str, allow_space: bool) -> Result<(), String> {
 
 /// `unicodedata.normalize("NFC", text[i:i+32])[0] != c`: does `c` combine with what follows?
 pub fn combines_with_next(window: &str, c: char) -> bool {
+    // Two ASCII characters never compose; skip the normalisation on the common path.
+    let next_is_ascii = window.chars().nth(1).is_none_or(|n| n.is_ascii());
+    if c.is_ascii() && next_is_ascii {
+        return false;
+    }
     window.chars().take(32).nfc().next() != Some(c)
 }
 
@@ -159,6 +165,9 @@ pub fn check_dot_atom(
 
 /// `uts46_valid_char`: characters idna's UTS-46 remap would reject, found empirically upstream.
 pub fn uts46_valid(c: char) -> bool {
+    if c.is_ascii() {
+        return c != ' '; // the only ASCII character in a rejected category (Zs)
+    }
     let cp = u32::from(c);
     if (0x80..=0x9F).contains(&cp) {
         return false;

@@ -117,6 +117,9 @@ fn urlencoded(body: &[u8]) -> Result<Items, Rejection> {
 /// `urllib.parse.unquote_plus(raw.decode("latin-1"))`: `+` is a space; `%XX` escapes in each
 /// ASCII run decode as UTF-8 with replacement; raw non-ASCII bytes stay latin-1 characters.
 fn unquote_plus(raw: &[u8]) -> String {
+    if raw.iter().all(|&b| b.is_ascii() && b != b'%' && b != b'+') {
+        return String::from_utf8_lossy(raw).into_owned(); // plain ASCII: nothing to decode
+    }
     let mut out = String::with_capacity(raw.len());
     let mut run: Vec<u8> = Vec::new();
     let mut i = 0;
