@@ -414,6 +414,21 @@ async fn http2_prior_knowledge_works_end_to_end() {
     );
 }
 
+#[tokio::test]
+async fn http2_body_over_limit_returns_413_and_the_connection_keeps_serving() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |c| c.max_body_bytes = 64).await;
+    let client = proxy.h2().await;
+
+    let got = client.send(post_json("/refresh", &"x".repeat(100))).await;
+    got.assert_json(413, r#"{"detail":"Request body too large"}"#);
+    assert!(got.header("x-request-id").is_some());
+    // HTTP/2 resets a stream, not the connection.
+    let again = client.send(post_json("/refresh", REFRESH)).await;
+    assert_eq!(again.status.as_u16(), 200);
+    assert_eq!(mock.requests().len(), 1);
+}
+
 // ---- Health ----
 
 #[tokio::test]
@@ -471,7 +486,7 @@ async fn listener_closes(addr: std::net::SocketAddr, limit: Duration) {
 async fn shutdown_serves_during_the_delay_with_readyz_503_then_closes_the_listener() {
     let mock = MockUpstream::start_default().await;
     let mut proxy = spawn_proxy(&mock.url(), |c| {
-        c.shutdown_delay = Duration::from_millis(500);
+        c.shutdown_delay = Duration::from_millis(800);
     })
     .await;
     let mut client = proxy.h1().await;
@@ -494,13 +509,13 @@ async fn shutdown_serves_during_the_delay_with_readyz_503_then_closes_the_listen
     let mut late = proxy.h1().await;
     assert_eq!(late.send(get("/healthz")).await.status.as_u16(), 200);
     assert!(
-        started.elapsed() < Duration::from_millis(500),
+        started.elapsed() < Duration::from_millis(800),
         "test too slow to see the delay"
     );
 
     listener_closes(proxy.addr, Duration::from_secs(2)).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(450),
+        started.elapsed() >= Duration::from_millis(750),
         "listener closed before the delay"
     );
     proxy.stopped(Duration::from_secs(3)).await.unwrap();
