@@ -594,7 +594,7 @@ async fn invalid_input_returns_422_and_forwards_nothing() {
     assert!(mock.requests().is_empty());
 }
 
-// ---- Contract cases the proxy does not meet yet (reported to the lead; these fail until fixed) ----
+// ---- Retry safety and input normalisation (these failed before the fixes in main) ----
 
 #[tokio::test]
 async fn upstream_reset_after_reading_a_request_is_not_sent_again() {
