@@ -420,3 +420,24 @@ fn a_flag_beats_its_env_var() {
     proxy.signal("TERM");
     assert_eq!(proxy.finish().0.code(), Some(0));
 }
+
+#[test]
+fn dev_flag_serves_through_an_in_process_dev_auth_service() {
+    let mut proxy = Running::start(&["--dev", "--listen", "127.0.0.1:0"], &[]);
+    let addr = proxy.listening();
+    assert_serves_healthz(addr);
+    // The central service is the in-process one on loopback, so the proxy is ready.
+    let ready = http_get(addr, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 "), "{ready}");
+
+    proxy.signal("TERM");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+    let dev: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.contains("dev auth service at http://127.0.0.1:"))
+        .collect();
+    assert_eq!(dev.len(), 1, "one `dev auth service at` line: {stderr:?}");
+    let listening = stderr.iter().filter(|l| l.contains("listening on")).count();
+    assert_eq!(listening, 1, "exactly one `listening on` line: {stderr:?}");
+}

@@ -450,6 +450,27 @@ async fn slow_upstream_headers_return_504_within_upstream_timeout() {
 }
 
 #[tokio::test]
+async fn upstream_that_never_answers_returns_504_json() {
+    let mock = MockUpstream::builder().silent().start().await;
+    let proxy = spawn_proxy(&mock.url(), |c| {
+        c.upstream_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut client = proxy.h1().await;
+
+    let got = within(
+        Duration::from_secs(3),
+        "504 for a silent upstream",
+        client.send(get("/protected").with("authorization", "Bearer t")),
+    )
+    .await;
+
+    got.assert_detail(504);
+    // The client connection survives the upstream's silence.
+    assert_eq!(client.send(get("/healthz")).await.status.as_u16(), 200);
+}
+
+#[tokio::test]
 async fn declared_content_length_over_limit_returns_413_unread_and_closes() {
     let mock = MockUpstream::start_default().await;
     let proxy = spawn_proxy(&mock.url(), |c| c.max_body_bytes = 1024).await;
@@ -573,7 +594,7 @@ async fn invalid_input_returns_422_and_forwards_nothing() {
     assert!(mock.requests().is_empty());
 }
 
-// ---- Contract cases the proxy does not meet yet (reported to the lead; these fail until fixed) ----
+// ---- Retry safety and input normalisation (these failed before the fixes in main) ----
 
 #[tokio::test]
 async fn upstream_reset_after_reading_a_request_is_not_sent_again() {
