@@ -142,13 +142,23 @@ impl Acceptor {
             match accepted {
                 Ok((stream, peer)) => {
                     self.backoff = ACCEPT_BACKOFF_MIN;
+                    let first_bytes = self.state.config.client_header_timeout;
                     let connection = self.connection(stream, peer);
-                    let watched = graceful.watch(connection);
+                    let watcher = graceful.watcher();
                     connections.spawn(async move {
-                        if let Err(e) = watched.await {
+                        let _permit = permit;
+                        // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or
+                        // HTTP/2) with no deadline of its own, and hyper's header timeout starts
+                        // only after that: a client that never speaks would hold its slot forever.
+                        if tokio::time::timeout(first_bytes, connection.first_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        if let Err(e) = watcher.watch(connection.serve()).await {
                             tracing::debug!(error = %e, "client connection ended with an error");
                         }
-                        drop(permit);
                     });
                 }
                 Err(e) if is_per_connection(&e) => {
@@ -164,12 +174,7 @@ impl Acceptor {
         }
     }
 
-    fn connection(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-    ) -> auto::Connection<'static, TokioIo<FramingWatch<TcpStream>>, ProxyService, TokioExecutor>
-    {
+    fn connection(&self, stream: TcpStream, peer: SocketAddr) -> PendingConnection {
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let trusted = self
@@ -185,8 +190,37 @@ impl Acceptor {
             trusted,
             framing: framing.clone(),
         };
-        let io = TokioIo::new(FramingWatch::new(stream, framing));
-        self.builder.serve_connection(io, service).into_owned()
+        PendingConnection {
+            stream,
+            framing,
+            service,
+            builder: self.builder.clone(),
+        }
+    }
+}
+
+/// An accepted client that has not sent anything yet.
+struct PendingConnection {
+    stream: TcpStream,
+    framing: std::sync::Arc<Verdicts>,
+    service: ProxyService,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+}
+
+impl PendingConnection {
+    /// Resolves once the client has sent something (or closed).
+    async fn first_bytes(&self) {
+        // `peek` waits for data (or EOF) without consuming it; `readable()` can report a
+        // fresh socket ready before anything arrived.
+        let _ = self.stream.peek(&mut [0u8; 1]).await;
+    }
+
+    fn serve(
+        self,
+    ) -> auto::Connection<'static, TokioIo<FramingWatch<TcpStream>>, ProxyService, TokioExecutor>
+    {
+        let io = TokioIo::new(FramingWatch::new(self.stream, self.framing));
+        self.builder.serve_connection(io, self.service).into_owned()
     }
 }
 
