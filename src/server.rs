@@ -188,6 +188,7 @@ impl Acceptor {
             state: self.state.clone(),
             peer,
             trusted,
+            peer_ip: crate::headers::peer_ip_value(peer),
             framing: framing.clone(),
         };
         PendingConnection {

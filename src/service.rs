@@ -73,6 +73,8 @@ pub struct ProxyService {
     pub peer: SocketAddr,
     /// Whether `peer` is inside `--trusted-proxies` (decided once per connection).
     pub trusted: bool,
+    /// `peer`'s IP as a header value, rendered once per connection.
+    pub peer_ip: HeaderValue,
     /// This connection's HTTP/1 framing verdicts (request smuggling guard).
     pub framing: Arc<Verdicts>,
 }
@@ -106,7 +108,7 @@ impl ProxyService {
             state: &self.state,
             ctx: &ctx,
             origin: Origin {
-                peer: self.peer,
+                peer_ip: &self.peer_ip,
                 trusted: self.trusted,
                 scheme: "http",
                 host: host.as_ref(),
