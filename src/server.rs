@@ -1,5 +1,6 @@
 //! The listener's owner: accept loop with a connection cap, one hyper-util connection per client, graceful drain.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -7,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -156,9 +158,7 @@ impl Acceptor {
                         {
                             return;
                         }
-                        if let Err(e) = watcher.watch(connection.serve()).await {
-                            tracing::debug!(error = %e, "client connection ended with an error");
-                        }
+                        connection.serve(watcher).await;
                     });
                 }
                 Err(e) if is_per_connection(&e) => {
@@ -216,12 +216,18 @@ impl PendingConnection {
         let _ = self.stream.peek(&mut [0u8; 1]).await;
     }
 
-    fn serve(
-        self,
-    ) -> auto::Connection<'static, TokioIo<FramingWatch<TcpStream>>, ProxyService, TokioExecutor>
-    {
+    /// Serves the connection until it closes or graceful shutdown has drained it.
+    async fn serve(self, watcher: Watcher) {
         let io = TokioIo::new(FramingWatch::new(self.stream, self.framing));
-        self.builder.serve_connection(io, self.service).into_owned()
+        let service = Arc::new(self.service);
+        let service = service_fn(move |request| {
+            let service = service.clone();
+            async move { Ok::<_, Infallible>(service.handle(request).await) }
+        });
+        let connection = self.builder.serve_connection(io, service);
+        if let Err(e) = watcher.watch(connection).await {
+            tracing::debug!(error = %e, "client connection ended with an error");
+        }
     }
 }
 

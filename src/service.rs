@@ -1,8 +1,6 @@
 //! One request's life: context → router → route → response or error → request id → access log.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,8 +64,8 @@ pub struct Upstreamed {
     pub elapsed: Option<Duration>,
 }
 
-/// The hyper service of one client connection.
-#[derive(Clone)]
+/// The hyper service of one client connection (wrapped in `service_fn` by `server.rs`, so the
+/// per-request future is a plain `async` block, not a boxed trait object).
 pub struct ProxyService {
     pub state: Arc<AppState>,
     pub peer: SocketAddr,
@@ -79,19 +77,9 @@ pub struct ProxyService {
     pub framing: Arc<Verdicts>,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ProxyService {
-    type Response = Response<ProxyBody>;
-    type Error = std::convert::Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let service = self.clone();
-        Box::pin(async move { Ok(service.handle(request).await) })
-    }
-}
-
 impl ProxyService {
-    async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+    /// Answers one request; never fails (every error becomes a response).
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let ctx = RequestCtx::new(request.headers(), self.peer);
         let method = request.method().clone();
         let version = request.version();
