@@ -1,27 +1,24 @@
 //! `POST /login`: an OAuth2 password form in, validated, re-encoded with only its six fields, forwarded.
 
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
 
-use super::{content_type, forward, Outbound, RouteCx, FORM_URLENCODED};
-use crate::body::{self, ProxyBody};
+use super::{forward_validated, RouteCx, FORM_URLENCODED};
+use crate::body::ProxyBody;
 use crate::error::ProxyError;
-use crate::headers::Credentials;
 use crate::validate;
 
 pub async fn handle(
     request: Request<Incoming>,
     cx: &mut RouteCx<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let (parts, body) = request.into_parts();
-    let bytes = body::read_bounded(body, &parts.headers, cx.state.config.max_body_bytes).await?;
-    let input = validate::login(content_type(&parts), &bytes)?;
-    let outbound = Outbound {
-        method: Method::POST,
-        uri: cx.state.uris.login.clone(),
-        content_type: Some(FORM_URLENCODED),
-        body: input.to_upstream_body(),
-        credentials: Credentials::None,
-    };
-    forward(cx, &parts, outbound).await
+    let state = cx.state;
+    forward_validated(
+        request,
+        cx,
+        &state.uris.login,
+        FORM_URLENCODED,
+        |content_type, body| Ok(validate::login(content_type, body)?.to_upstream_body()),
+    )
+    .await
 }

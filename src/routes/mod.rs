@@ -12,8 +12,9 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use hyper::body::Incoming;
 
-use crate::body::ProxyBody;
+use crate::body::{self, ProxyBody};
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::headers::{self, Credentials, Origin};
@@ -76,8 +77,30 @@ pub async fn forward(
     Ok(Response::from_parts(head, ProxyBody::Upstream(body)))
 }
 
+/// The shape the three body routes share: read the body (bounded) → `validate` it into the
+/// upstream body (re-serialised with only the known fields) → forward it as `content_type`.
+pub async fn forward_validated(
+    request: Request<Incoming>,
+    cx: &mut RouteCx<'_>,
+    uri: &http::Uri,
+    content_type: HeaderValue,
+    validate: impl FnOnce(Option<&[u8]>, &[u8]) -> Result<Bytes, Rejection>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = request.into_parts();
+    let bytes = body::read_bounded(body, &parts.headers, cx.state.config.max_body_bytes).await?;
+    let body = validate(request_content_type(&parts), &bytes)?;
+    let outbound = Outbound {
+        method: Method::POST,
+        uri: uri.clone(),
+        content_type: Some(content_type),
+        body,
+        credentials: Credentials::None,
+    };
+    forward(cx, &parts, outbound).await
+}
+
 /// The request's `Content-Type`, raw.
-pub fn content_type(parts: &Parts) -> Option<&[u8]> {
+fn request_content_type(parts: &Parts) -> Option<&[u8]> {
     parts
         .headers
         .get(header::CONTENT_TYPE)
