@@ -86,11 +86,10 @@ impl ProxyService {
         let ambiguous = version <= Version::HTTP_11 && self.framing.next_request_is_ambiguous();
         let routed = router::route(&method, request.uri().path());
         // HTTP/2 carries the host in `:authority`; HTTP/1 in `Host`.
-        let authority = request
-            .uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
-        let host = request.headers().get(header::HOST).cloned().or(authority);
+        let host = request.headers().get(header::HOST).cloned().or_else(|| {
+            let authority = request.uri().authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        });
         let mut upstream = Upstreamed::default();
         let mut cx = RouteCx {
             state: &self.state,
