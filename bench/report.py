@@ -54,19 +54,27 @@ def load_rows(records):
             "p50_ms": int(r["p50_us"]) / 1000,
             "p99_ms": int(r["p99_us"]) / 1000,
             "cpu_us": cpu_s * 1e6 / requests if requests else float("nan"),
-            "instr": int(r["instructions"]) / requests if r["instructions"].isdigit() else None,
+            "instr": per_request(r, "instructions", requests),
+            "syscalls": per_request(r, "syscalls", requests),
+            "ctx": per_request(r, "ctx_switches", requests),
             "errors": errors,
         }
         grouped.setdefault((r["target"], r["scenario"]), []).append(sample)
     rows = {}
     for key, samples in grouped.items():
         row = {m: statistics.median(s[m] for s in samples) for m in ("rps", "p50_ms", "p99_ms", "cpu_us")}
-        instr = [s["instr"] for s in samples if s["instr"] is not None]
-        row["instr"] = statistics.median(instr) if instr else None
+        for counter in ("instr", "syscalls", "ctx"):
+            values = [s[counter] for s in samples if s[counter] is not None]
+            row[counter] = statistics.median(values) if values else None
         row["errors"] = sum(s["errors"] for s in samples)
         row["reps"] = len(samples)
         rows[key] = row
     return rows
+
+
+def per_request(record, key, requests):
+    value = record.get(key, "na")
+    return int(value) / requests if value.isdigit() and requests else None
 
 
 def ratio(a, b):
@@ -101,10 +109,16 @@ def load_table(rows, scenario, perf_ok):
         lines.append(
             f"| {label} | {fmt.format(ap[key])} | {fmt.format(ng[key])} | {r:.2f}×{verdict(scenario, key, r)} |"
         )
-    if perf_ok and ap["instr"] and ng["instr"]:
-        lines.append(
-            f"| instructions per request | {ap['instr']:,.0f} | {ng['instr']:,.0f} | {ratio(ap['instr'], ng['instr']):.2f}× |"
-        )
+    counters = [
+        ("instr", "instructions per request (perf)", "{:,.0f}"),
+        ("syscalls", "syscalls per request (perf, proxy process)", "{:.2f}"),
+        ("ctx", "context switches per request (perf)", "{:.3f}"),
+    ]
+    for key, label, fmt in counters:
+        if ap[key] is not None and ng[key] is not None:
+            lines.append(
+                f"| {label} | {fmt.format(ap[key])} | {fmt.format(ng[key])} | {ratio(ap[key], ng[key]):.2f}× |"
+            )
     lines.append(f"| errors (connect/read/write/timeout/non-2xx) | {ap['errors']} | {ng['errors']} | |")
     return "\n".join(lines) + "\n"
 
@@ -214,6 +228,9 @@ def main():
     else:
         out.append("- Instructions per request: not supported here (`perf stat -e instructions` reports "
                    "`<not supported>`: no hardware counters in this VM)")
+    if "raw_syscalls" in meta.get("perf_events", ""):
+        out.append("- Syscalls and context switches per request: `perf stat -e raw_syscalls:sys_enter,context-switches "
+                   "-p PID` across the measurement (tracepoint and software events; they work without hardware counters)")
     out.append("")
 
     headline = rows.get(("auth-proxy", "protected_c64")), rows.get(("nginx", "protected_c64"))

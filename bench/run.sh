@@ -181,9 +181,24 @@ stop() {
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 status_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 
-PERF_OK=0
+# perf: hardware instruction counts where the CPU exposes them; syscall and context-switch counts
+# (tracepoint and software events) work in most VMs even where instructions do not.
+PERF_OK=0 PERF_EVENTS=""
 probe_perf() {
-  if perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]'; then PERF_OK=1; fi
+  command -v perf >/dev/null || return 0
+  if perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]*,,instructions'; then
+    PERF_OK=1 PERF_EVENTS=instructions
+  fi
+  if perf stat -x, -e raw_syscalls:sys_enter,context-switches true 2>&1 | grep -q '^[0-9]*,,raw_syscalls'; then
+    PERF_EVENTS=${PERF_EVENTS:+$PERF_EVENTS,}raw_syscalls:sys_enter,context-switches
+  fi
+}
+
+# perf_count FILE EVENT: the counter's value, or "na".
+perf_count() {
+  local value
+  value=$(awk -F, -v ev="$2" '$3 == ev && $1 ~ /^[0-9]+$/ { print $1 }' "$1" 2>/dev/null)
+  echo "${value:-na}"
 }
 
 record() { printf '%s\n' "$*" >>"$RESULTS"; }
@@ -195,8 +210,8 @@ load() {
     "http://127.0.0.1:$port/" >/dev/null
   for rep in $(seq "$REPS"); do
     local perf_out=$OUT/perf-$target-$scenario-$rep.csv perf_pid=""
-    if [ "$PERF_OK" = 1 ]; then
-      perf stat -x, -e instructions -o "$perf_out" -p "$pid" -- sleep "$DURATION" &
+    if [ -n "$PERF_EVENTS" ]; then
+      perf stat -x, -e "$PERF_EVENTS" -o "$perf_out" -p "$pid" -- sleep "$DURATION" &
       perf_pid=$!
       STARTED+=("$perf_pid")
     fi
@@ -205,13 +220,12 @@ load() {
     line=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
       -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/" | tee -a "$OUT/wrk.log" | grep '^RESULT')
     after=$(cpu_ticks "$pid")
-    local instructions=na
-    if [ -n "$perf_pid" ]; then
-      wait "$perf_pid" 2>/dev/null || true
-      instructions=$(awk -F, '$3 ~ /instructions/ && $1 ~ /^[0-9]+$/ { print $1 }' "$perf_out")
-      instructions=${instructions:-na}
-    fi
-    record "LOAD target=$target scenario=$scenario rep=$rep conns=$conns ${line#RESULT } cpu_ticks=$((after - before)) clk_tck=$(getconf CLK_TCK) instructions=$instructions"
+    [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
+    record "LOAD target=$target scenario=$scenario rep=$rep conns=$conns ${line#RESULT}" \
+      "cpu_ticks=$((after - before)) clk_tck=$(getconf CLK_TCK)" \
+      "instructions=$(perf_count "$perf_out" instructions)" \
+      "syscalls=$(perf_count "$perf_out" raw_syscalls:sys_enter)" \
+      "ctx_switches=$(perf_count "$perf_out" context-switches)"
     log "$target $scenario rep $rep: ${line#RESULT }"
   done
 }
@@ -319,7 +333,7 @@ main() {
   probe_perf
   ulimit -n 16384
   : >"$RESULTS"
-  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS quick=${BENCH_QUICK:-0} perf=$PERF_OK idle_conns=$IDLE_CONNS"
+  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
   record "META load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
   start_nginx stub "$LOAD_CPU"
   phase_load
@@ -331,4 +345,5 @@ main() {
   log "wrote $ROOT/BENCHMARKS.md"
 }
 
-main "$@"
+# bench/profile.sh sources this file for its functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi
