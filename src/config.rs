@@ -55,8 +55,8 @@ pub struct Cli {
     #[arg(long, env = "SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
-    /// Largest request body accepted on the auth routes, in bytes.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    /// Largest request body accepted on the auth routes: bytes, or with a unit (64KiB, 1MiB).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_body_bytes: u64,
 
     /// Most client connections open at once; further ones wait in the listen backlog.
@@ -78,6 +78,11 @@ pub struct Cli {
     /// Format of every log line on stderr (RUST_LOG sets the level).
     #[arg(long, env = "LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
+
+    /// Runtime worker threads; 0 means one per available CPU. With 1 the proxy runs on a
+    /// single-threaded runtime (no work stealing), the cheapest shape for a pinned core.
+    #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -206,6 +211,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     value
         .checked_mul(millis_per_unit)
         .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// Parses a byte size: a bare number of bytes, or one with a unit (`KiB`, `MiB`, `KB`, `MB`, `B`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (write e.g. 65536, 64KiB, 1MiB)"))?;
+    let multiplier = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit (use B, KiB, MiB, KB or MB)"
+            ))
+        }
+    };
+    value
+        .checked_mul(multiplier)
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 

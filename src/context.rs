@@ -61,7 +61,9 @@ pub fn generate_id() -> HeaderValue {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut id = String::with_capacity(33);
     let _ = write!(id, "{prefix:016x}-{n:016x}");
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    // Hex digits and a dash: always a valid header value; the buffer is moved, not copied.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(id))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub enum ProxyError {
     BodyTooLarge,
     /// The request body could not be read (bad chunking, client hung up).
     ClientBody,
+    /// An HTTP/1 request with both `Content-Length` and `Transfer-Encoding` (see `framing`).
+    AmbiguousFraming,
     /// Input that FastAPI would reject: a 422 or 400 with its body already rendered.
     Invalid(StatusCode, Bytes),
     /// The central service failed us.
@@ -36,7 +38,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::NotAuthenticated => StatusCode::UNAUTHORIZED,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::ClientBody => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBody | ProxyError::AmbiguousFraming => StatusCode::BAD_REQUEST,
             ProxyError::Invalid(status, _) => *status,
             ProxyError::Upstream(e) => e.status(),
         }
@@ -45,7 +47,10 @@ impl ProxyError {
     /// Whether the client connection must close after this answer: the request body may be
     /// left unread, and reading it to keep the connection would hand a client free work.
     pub fn closes_connection(&self) -> bool {
-        matches!(self, ProxyError::BodyTooLarge | ProxyError::ClientBody)
+        matches!(
+            self,
+            ProxyError::BodyTooLarge | ProxyError::ClientBody | ProxyError::AmbiguousFraming
+        )
     }
 
     fn body(&self) -> Bytes {
@@ -63,6 +68,9 @@ impl ProxyError {
             ProxyError::ClientBody => {
                 Bytes::from_static(br#"{"detail":"There was an error parsing the body"}"#)
             }
+            ProxyError::AmbiguousFraming => Bytes::from_static(
+                br#"{"detail":"Content-Length and Transfer-Encoding together are not allowed"}"#,
+            ),
             ProxyError::Invalid(_, body) => body.clone(),
             ProxyError::Upstream(e) => Bytes::from_static(e.detail()),
         }

@@ -13,6 +13,7 @@ pub mod body;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod framing;
 pub mod headers;
 pub mod router;
 pub mod routes;

@@ -21,10 +21,7 @@ fn main() -> ExitCode {
         Err(e) => return config_error(first_line(&e.to_string())),
     };
     init_tracing(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(cli.worker_threads).build() {
         Ok(runtime) => runtime,
         Err(e) => return config_error(&format!("cannot start the runtime: {e}")),
     };
@@ -81,6 +78,22 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
     }
+}
+
+fn runtime(workers: usize) -> tokio::runtime::Builder {
+    let workers = match workers {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder.enable_all();
+    builder
 }
 
 fn init_tracing(format: LogFormat) {

@@ -24,6 +24,9 @@ pub enum Routed {
     NotFound,
     /// Known path, wrong method; carries the `Allow` header value.
     MethodNotAllowed(&'static str),
+    /// A known path with a trailing slash: Starlette's `redirect_slashes` answers 307 to the
+    /// path without it, whatever the method.
+    RedirectSlash,
 }
 
 /// Starlette adds `HEAD` to every `GET` route; the proxy does the same.
@@ -31,6 +34,18 @@ const GET_ALLOW: &str = "GET, HEAD";
 const POST_ALLOW: &str = "POST";
 
 pub fn route(method: &Method, path: &str) -> Routed {
+    match exact(method, path) {
+        Routed::NotFound if path.len() > 1 && path.ends_with('/') => {
+            match exact(method, &path[..path.len() - 1]) {
+                Routed::NotFound | Routed::RedirectSlash => Routed::NotFound,
+                Routed::Found(_) | Routed::MethodNotAllowed(_) => Routed::RedirectSlash,
+            }
+        }
+        routed => routed,
+    }
+}
+
+fn exact(method: &Method, path: &str) -> Routed {
     let (route, allow) = match path {
         "/register" => (Route::Register, POST_ALLOW),
         "/login" => (Route::Login, POST_ALLOW),
@@ -40,7 +55,7 @@ pub fn route(method: &Method, path: &str) -> Routed {
         "/readyz" => (Route::Readyz, GET_ALLOW),
         "/openapi.json" => (Route::OpenApi, GET_ALLOW),
         "/docs" => (Route::Docs, GET_ALLOW),
-        p if p.starts_with("/docs/") => (Route::DocsAsset, GET_ALLOW),
+        p if p.len() > "/docs/".len() && p.starts_with("/docs/") => (Route::DocsAsset, GET_ALLOW),
         _ => return Routed::NotFound,
     };
     let allowed = if allow == POST_ALLOW {
@@ -85,7 +100,11 @@ mod tests {
             ),
             (Method::GET, "/nope", Routed::NotFound),
             (Method::GET, "/", Routed::NotFound),
-            (Method::POST, "/register/", Routed::NotFound),
+            (Method::POST, "/register/", Routed::RedirectSlash),
+            (Method::GET, "/register/", Routed::RedirectSlash),
+            (Method::GET, "/nope/", Routed::NotFound),
+            (Method::GET, "/docs/", Routed::RedirectSlash),
+            (Method::GET, "/register//", Routed::NotFound),
             (Method::POST, "/REGISTER", Routed::NotFound),
         ];
         for (method, path, expected) in cases {

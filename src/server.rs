@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::framing::{FramingWatch, Verdicts};
 use crate::service::{AppState, ProxyService};
 
 /// Largest request head (request line + headers) an HTTP/1 client may send; beyond it, 431.
@@ -151,7 +152,7 @@ impl Acceptor {
                     });
                 }
                 Err(e) if is_per_connection(&e) => {
-                    tracing::debug!(error = %e, "accept: peer gave up")
+                    tracing::debug!(error = %e, "accept: peer gave up");
                 }
                 Err(e) => {
                     // EMFILE/ENFILE/ENOMEM: the listener is fine, the process is out of something.
@@ -167,7 +168,8 @@ impl Acceptor {
         &self,
         stream: TcpStream,
         peer: SocketAddr,
-    ) -> auto::Connection<'static, TokioIo<TcpStream>, ProxyService, TokioExecutor> {
+    ) -> auto::Connection<'static, TokioIo<FramingWatch<TcpStream>>, ProxyService, TokioExecutor>
+    {
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let trusted = self
@@ -176,14 +178,15 @@ impl Acceptor {
             .trusted_proxies
             .iter()
             .any(|net| net.contains(&peer.ip().to_canonical()));
+        let framing = Verdicts::new();
         let service = ProxyService {
             state: self.state.clone(),
             peer,
             trusted,
+            framing: framing.clone(),
         };
-        self.builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned()
+        let io = TokioIo::new(FramingWatch::new(stream, framing));
+        self.builder.serve_connection(io, service).into_owned()
     }
 }
 

@@ -15,6 +15,7 @@ use crate::body::ProxyBody;
 use crate::config::{AccessLog, Config};
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
+use crate::framing::Verdicts;
 use crate::headers::{Origin, X_REQUEST_ID};
 use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
@@ -72,6 +73,8 @@ pub struct ProxyService {
     pub peer: SocketAddr,
     /// Whether `peer` is inside `--trusted-proxies` (decided once per connection).
     pub trusted: bool,
+    /// This connection's HTTP/1 framing verdicts (request smuggling guard).
+    pub framing: Arc<Verdicts>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ProxyService {
@@ -90,6 +93,7 @@ impl ProxyService {
         let ctx = RequestCtx::new(request.headers(), self.peer);
         let method = request.method().clone();
         let version = request.version();
+        let ambiguous = version <= Version::HTTP_11 && self.framing.next_request_is_ambiguous();
         let routed = router::route(&method, request.uri().path());
         // HTTP/2 carries the host in `:authority`; HTTP/1 in `Host`.
         let authority = request
@@ -109,7 +113,11 @@ impl ProxyService {
             },
             upstream: &mut upstream,
         };
-        let result = dispatch(routed, request, &mut cx).await;
+        let result = if ambiguous {
+            Err(ProxyError::AmbiguousFraming)
+        } else {
+            dispatch(routed, request, &mut cx).await
+        };
         let mut response = match result {
             Ok(response) => response,
             Err(e) => {
@@ -147,7 +155,28 @@ async fn dispatch(
             Err(ProxyError::NotFound)
         }
         Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
+        Routed::RedirectSlash => Ok(redirect_without_slash(&request, cx.origin.host)),
     }
+}
+
+/// Starlette's answer to a known path with a trailing slash: 307 to the same URL without it.
+fn redirect_without_slash(
+    request: &Request<Incoming>,
+    host: Option<&HeaderValue>,
+) -> Response<ProxyBody> {
+    let uri = request.uri();
+    let path = uri.path().strip_suffix('/').unwrap_or(uri.path());
+    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let location = match uri.query() {
+        Some(query) => format!("http://{host}{path}?{query}"),
+        None => format!("http://{host}{path}"),
+    };
+    let mut response = Response::new(ProxyBody::empty());
+    *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 fn route_name(routed: Routed) -> &'static str {
@@ -163,6 +192,7 @@ fn route_name(routed: Routed) -> &'static str {
         Routed::Found(Route::DocsAsset) => "/docs/*",
         Routed::NotFound => "unmatched",
         Routed::MethodNotAllowed(_) => "method-not-allowed",
+        Routed::RedirectSlash => "redirect-slash",
     }
 }
 

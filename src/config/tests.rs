@@ -101,3 +101,14 @@ fn ca_file_must_exist_and_hold_a_certificate() {
     let err = load_ca_file(&empty).expect_err("no certificate");
     assert!(err.contains("holds no certificate"), "{err}");
 }
+
+#[test]
+fn sizes_take_bytes_or_units() {
+    assert_eq!(parse_size("1024"), Ok(1024));
+    assert_eq!(parse_size("64KiB"), Ok(65_536));
+    assert_eq!(parse_size("1MiB"), Ok(1_048_576));
+    assert_eq!(parse_size("2KB"), Ok(2000));
+    for bad in ["", "KiB", "1.5KiB", "-1", "1GiB", "99999999999999999999MiB"] {
+        assert!(parse_size(bad).is_err(), "{bad} should be rejected");
+    }
+}

@@ -17,11 +17,10 @@ pub async fn handle(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // A body on this GET is never forwarded; it is dropped unread.
     let (parts, _body) = request.into_parts();
-    let token = validate::bearer_token(parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes))
+    let raw = parts.headers.get(AUTHORIZATION);
+    let token = validate::bearer_token(raw.map(HeaderValue::as_bytes))
         .ok_or(ProxyError::NotAuthenticated)?;
-    // The token came out of a valid header value, so it is a valid header value too.
-    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| ProxyError::NotAuthenticated)?;
+    let bearer = canonical_bearer(raw, token)?;
     let outbound = Outbound {
         method: parts.method.clone(),
         uri: cx.state.uris.protected.clone(),
@@ -30,4 +29,29 @@ pub async fn handle(
         credentials: Credentials::Bearer(&bearer),
     };
     forward(cx, &parts, outbound).await
+}
+
+/// `Bearer <token>`, as the FastAPI app sent it; the client's own value when it already is that.
+fn canonical_bearer(raw: Option<&HeaderValue>, token: &str) -> Result<HeaderValue, ProxyError> {
+    if let Some(raw) =
+        raw.filter(|raw| raw.as_bytes().strip_prefix(b"Bearer ") == Some(token.as_bytes()))
+    {
+        return Ok(raw.clone());
+    }
+    // The token came out of a valid header value, so this cannot fail; if it did, the
+    // credentials were unusable.
+    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| ProxyError::NotAuthenticated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_is_rendered_canonically() {
+        let exact = HeaderValue::from_static("Bearer abc");
+        assert_eq!(canonical_bearer(Some(&exact), "abc").unwrap(), "Bearer abc");
+        let loose = HeaderValue::from_static("bEaReR   abc ");
+        assert_eq!(canonical_bearer(Some(&loose), "abc").unwrap(), "Bearer abc");
+    }
 }

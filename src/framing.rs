@@ -1,0 +1,327 @@
+//! Watches HTTP/1 request framing on the wire to refuse `Content-Length` + `Transfer-Encoding`.
+//!
+//! A request carrying both is the classic request-smuggling shape (RFC 9112 §6.3: "ought to be
+//! handled as an error"). hyper follows the RFC's lenient branch — `Transfer-Encoding` wins,
+//! `Content-Length` is dropped before the service sees the request, and the connection closes
+//! afterwards — so by the time a request reaches `service.rs` the evidence is gone. A load
+//! balancer in front of us that framed the same bytes by `Content-Length` would disagree with
+//! us about where the next request starts; we refuse such a request with 400 instead, as nginx
+//! does, and forward nothing.
+//!
+//! [`FramingWatch`] wraps the client socket and follows the byte stream with httparse (hyper's
+//! own parser): each request head, then its body by `Content-Length` or chunk sizes, so it knows
+//! where the next head starts. It never changes a byte. Any input it cannot follow (HTTP/2,
+//! a malformed head, which hyper rejects anyway) switches it off for that connection.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest head or chunk-size line followed; the server's own head limit is lower.
+const MAX_BUFFERED: usize = 64 * 1024;
+/// Headers per request head, as hyper's default.
+const MAX_HEADERS: usize = 100;
+
+/// What the watcher found, read by the service as hyper dispatches requests in order.
+#[derive(Debug)]
+pub struct Verdicts {
+    /// Index of the first request head carrying both framing headers, or `u64::MAX`.
+    ambiguous: AtomicU64,
+    /// Requests the service has taken so far.
+    dispatched: AtomicU64,
+}
+
+impl Verdicts {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Verdicts {
+            ambiguous: AtomicU64::new(u64::MAX),
+            dispatched: AtomicU64::new(0),
+        })
+    }
+
+    /// Called once per HTTP/1 request, in order: whether this request's head was ambiguous.
+    pub fn next_request_is_ambiguous(&self) -> bool {
+        let index = self.dispatched.fetch_add(1, Ordering::Relaxed);
+        self.ambiguous.load(Ordering::Acquire) == index
+    }
+}
+
+/// Where in the request stream the watcher is.
+#[derive(Debug)]
+enum State {
+    Head,
+    Body(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd(u8),
+    Trailers { line_empty: bool },
+    Off,
+}
+
+/// The framing follower; pure, so it is tested without sockets.
+#[derive(Debug)]
+pub struct Tracker {
+    state: State,
+    /// Bytes of a head or chunk-size line split across reads.
+    pending: Vec<u8>,
+    heads: u64,
+    verdicts: Arc<Verdicts>,
+}
+
+impl Tracker {
+    pub fn new(verdicts: Arc<Verdicts>) -> Self {
+        Tracker {
+            state: State::Head,
+            pending: Vec::new(),
+            heads: 0,
+            verdicts,
+        }
+    }
+
+    /// Follows `data`, the next bytes the client sent.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let used = match self.state {
+                State::Off => return,
+                State::Head => self.head(data),
+                State::Body(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
+                    self.state = if n as u64 == left {
+                        State::Head
+                    } else {
+                        State::Body(left - n as u64)
+                    };
+                    n
+                }
+                State::ChunkSize => self.chunk_size(data),
+                State::ChunkData(left) => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
+                    self.state = if n as u64 == left {
+                        State::ChunkEnd(2)
+                    } else {
+                        State::ChunkData(left - n as u64)
+                    };
+                    n
+                }
+                State::ChunkEnd(left) => {
+                    let n = usize::from(left).min(data.len());
+                    self.state = if n == usize::from(left) {
+                        State::ChunkSize
+                    } else {
+                        State::ChunkEnd(1)
+                    };
+                    n
+                }
+                State::Trailers { line_empty } => self.trailers(data, line_empty),
+            };
+            data = &data[used..];
+        }
+    }
+
+    /// Consumes head bytes; returns how many of `data` were used.
+    fn head(&mut self, data: &[u8]) -> usize {
+        let (parsed, offset) = if self.pending.is_empty() {
+            (parse_head(data), 0)
+        } else {
+            let offset = self.pending.len();
+            self.pending.extend_from_slice(data);
+            (parse_head(&self.pending), offset)
+        };
+        match parsed {
+            Head::Partial => {
+                if offset == 0 {
+                    self.pending.extend_from_slice(data);
+                }
+                if self.pending.len() > MAX_BUFFERED {
+                    self.off();
+                }
+                data.len()
+            }
+            Head::Invalid => {
+                self.off();
+                data.len()
+            }
+            Head::Complete { len, framing } => {
+                self.pending.clear();
+                let index = self.heads;
+                self.heads += 1;
+                self.state = match framing {
+                    Framing::Ambiguous => {
+                        self.verdicts.ambiguous.store(index, Ordering::Release);
+                        State::Off
+                    }
+                    Framing::Chunked => State::ChunkSize,
+                    Framing::Length(0) => State::Head,
+                    Framing::Length(n) => State::Body(n),
+                    Framing::Unknown => State::Off,
+                };
+                len - offset
+            }
+        }
+    }
+
+    fn chunk_size(&mut self, data: &[u8]) -> usize {
+        let Some(newline) = data.iter().position(|&b| b == b'\n') else {
+            self.pending.extend_from_slice(data);
+            if self.pending.len() > MAX_BUFFERED {
+                self.off();
+            }
+            return data.len();
+        };
+        self.pending.extend_from_slice(&data[..=newline]);
+        self.state = match httparse::parse_chunk_size(&self.pending) {
+            Ok(httparse::Status::Complete((_, 0))) => State::Trailers { line_empty: true },
+            Ok(httparse::Status::Complete((_, size))) => State::ChunkData(size),
+            _ => State::Off,
+        };
+        self.pending.clear();
+        newline + 1
+    }
+
+    /// Trailer lines end at an empty line; `line_empty` says whether the current line has content yet.
+    fn trailers(&mut self, data: &[u8], mut line_empty: bool) -> usize {
+        for (i, &b) in data.iter().enumerate() {
+            match b {
+                b'\n' if line_empty => {
+                    self.state = State::Head;
+                    return i + 1;
+                }
+                b'\n' => line_empty = true,
+                b'\r' => {}
+                _ => line_empty = false,
+            }
+        }
+        self.state = State::Trailers { line_empty };
+        data.len()
+    }
+
+    fn off(&mut self) {
+        self.state = State::Off;
+        self.pending = Vec::new();
+    }
+}
+
+enum Framing {
+    Length(u64),
+    Chunked,
+    Ambiguous,
+    /// Something hyper rejects (bad length, non-chunked coding): stop following.
+    Unknown,
+}
+
+enum Head {
+    Partial,
+    Invalid,
+    Complete { len: usize, framing: Framing },
+}
+
+fn parse_head(bytes: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => Head::Complete {
+            len,
+            framing: framing(request.headers),
+        },
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Err(_) => Head::Invalid,
+    }
+}
+
+fn framing(headers: &[httparse::Header<'_>]) -> Framing {
+    let mut length = None;
+    let mut chunked = None;
+    for header in headers {
+        if header.name.eq_ignore_ascii_case("content-length") {
+            let Some(n) = std::str::from_utf8(header.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            else {
+                return Framing::Unknown;
+            };
+            length = Some(n);
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = header
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .unwrap_or_default();
+            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        }
+    }
+    match (length, chunked) {
+        (Some(_), Some(_)) => Framing::Ambiguous,
+        (_, Some(true)) => Framing::Chunked,
+        (_, Some(false)) => Framing::Unknown,
+        (Some(n), None) => Framing::Length(n),
+        (None, None) => Framing::Length(0),
+    }
+}
+
+/// A client socket whose reads are followed by a [`Tracker`]; writes pass straight through.
+pub struct FramingWatch<T> {
+    inner: T,
+    tracker: Tracker,
+}
+
+impl<T> FramingWatch<T> {
+    pub fn new(inner: T, verdicts: Arc<Verdicts>) -> Self {
+        FramingWatch {
+            inner,
+            tracker: Tracker::new(verdicts),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for FramingWatch<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.tracker.feed(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

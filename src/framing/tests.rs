@@ -1,0 +1,70 @@
+//! The framing follower against byte streams split in every possible place.
+
+use super::*;
+
+/// Feeds `stream` in pieces of `step` bytes; returns which request indexes were ambiguous.
+fn ambiguous_index(stream: &[u8], step: usize) -> Option<u64> {
+    let verdicts = Verdicts::new();
+    let mut tracker = Tracker::new(verdicts.clone());
+    for piece in stream.chunks(step) {
+        tracker.feed(piece);
+    }
+    let found = verdicts.ambiguous.load(Ordering::Relaxed);
+    (found != u64::MAX).then_some(found)
+}
+
+fn every_split(stream: &[u8], expected: Option<u64>) {
+    for step in 1..=stream.len() {
+        assert_eq!(ambiguous_index(stream, step), expected, "step {step}");
+    }
+}
+
+const PLAIN: &[u8] = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+const CHUNKED: &[u8] =
+    b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+const GET: &[u8] = b"GET /protected HTTP/1.1\r\nHost: x\r\n\r\n";
+const BOTH: &[u8] =
+    b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+const BOTH_TE_FIRST: &[u8] =
+    b"POST /login HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n0\r\n\r\n";
+
+#[test]
+fn plain_streams_are_never_flagged() {
+    let stream = [PLAIN, CHUNKED, GET, PLAIN, GET].concat();
+    every_split(&stream, None);
+}
+
+#[test]
+fn both_framing_headers_are_flagged_at_their_request_index() {
+    every_split(BOTH, Some(0));
+    every_split(BOTH_TE_FIRST, Some(0));
+    every_split(&[PLAIN, CHUNKED, GET, BOTH].concat(), Some(3));
+}
+
+#[test]
+fn framing_headers_inside_a_body_are_not_a_head() {
+    // A body that looks like a smuggled request must not be read as one.
+    let body = b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let stream = [head.as_bytes(), body, GET].concat();
+    every_split(&stream, None);
+}
+
+#[test]
+fn http2_preface_and_garbage_switch_the_watcher_off() {
+    every_split(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", None);
+    every_split(b"\x16\x03\x01 not http at all\r\n\r\n", None);
+}
+
+#[test]
+fn service_reads_verdicts_in_request_order() {
+    let verdicts = Verdicts::new();
+    let mut tracker = Tracker::new(verdicts.clone());
+    tracker.feed(&[GET, BOTH].concat());
+    assert!(!verdicts.next_request_is_ambiguous());
+    assert!(verdicts.next_request_is_ambiguous());
+    assert!(!verdicts.next_request_is_ambiguous());
+}
