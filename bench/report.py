@@ -195,7 +195,12 @@ def main():
     perf_ok = meta.get("perf") == "1"
     model, cpus, kernel, nginx, wrk = machine()
     quick = meta.get("quick") == "1"
-    shown_command = ("BENCH_QUICK=1 " if quick else "") + "bench/run.sh"
+    proxy_args = meta.get("proxy_args", "").replace("+", " ")
+    shown_command = (
+        ("BENCH_QUICK=1 " if quick else "")
+        + (f'BENCH_PROXY_ARGS="{proxy_args}" ' if proxy_args else "")
+        + "bench/run.sh"
+    )
     out = []
     out.append("# Benchmarks: auth-proxy against nginx\n")
     out.append(
@@ -209,7 +214,8 @@ def main():
     out.append(f"- Machine: {cpus} CPUs, {model}, Linux {kernel}")
     out.append(f"- Load average (1/5/15 min) at start: {meta.get('load_start')}, at end: {meta.get('load_end')} "
                "— the machine is shared; absolute numbers are noisy, the ratios are the result")
-    out.append(f"- Tools: {nginx}; {wrk}; auth-proxy release build (`lto`, `codegen-units = 1`)")
+    out.append(f"- Tools: {nginx}; {wrk}; auth-proxy release build (`lto`, `codegen-units = 1`), "
+               "default runtime: pinned to one CPU it runs single-threaded (`--worker-threads 0` = one per available CPU)")
     out.append(
         "- Pinning: the proxy under test (auth-proxy's whole process; nginx's one worker) on CPU 0; "
         "wrk (1 thread) and the stub central service (nginx, 1 worker, fixed JSON answers) on CPU 1"

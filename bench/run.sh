@@ -3,6 +3,7 @@
 #
 #   bench/run.sh                 full run: 10 s per measurement, 3 repeats, medians (~10 min)
 #   BENCH_QUICK=1 bench/run.sh   quick run: 3 s, 1 repeat (~3 min)
+#   BENCH_PROXY_ARGS="--worker-threads 2" bench/run.sh   extra auth-proxy flags, to try a lever
 #
 # Everything runs on 127.0.0.1. The proxy under test and the reference nginx are pinned to CPU 0,
 # wrk and the stub central service (nginx with fixed JSON answers) to CPU 1. Every process this
@@ -156,8 +157,9 @@ start_proxy() {
   local err=$OUT/auth-proxy-$mode.log
   : >"$err"
   ulimit -n 16384
+  # shellcheck disable=SC2086 # BENCH_PROXY_ARGS is a list of extra flags, split on purpose
   taskset -c "$PROXY_CPU" "$BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "$url" \
-    --access-log "$mode" "$@" 2>>"$err" &
+    --access-log "$mode" "$@" ${BENCH_PROXY_ARGS:-} 2>>"$err" &
   AP_PID=$!
   STARTED+=("$AP_PID")
   local i
@@ -334,6 +336,8 @@ main() {
   ulimit -n 16384
   : >"$RESULTS"
   record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
+  local args=${BENCH_PROXY_ARGS:-}
+  record "META proxy_args=${args// /+}"
   record "META load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
   start_nginx stub "$LOAD_CPU"
   phase_load

@@ -22,6 +22,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
@@ -37,7 +38,10 @@ const STUB_ANSWER: &str = r#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.sig","ref
 fn client_headers() -> HeaderMap {
     let pairs = [
         ("host", "auth.example.com"),
-        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
         ("accept", "application/json"),
         ("accept-language", "en-US,en;q=0.5"),
         ("accept-encoding", "gzip, deflate, br"),
@@ -47,7 +51,10 @@ fn client_headers() -> HeaderMap {
         ("keep-alive", "timeout=5"),
         ("x-forwarded-for", "203.0.113.9"),
         ("x-request-id", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
-        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
         ("cookie", "session=abc; theme=dark"),
     ];
     let mut map = HeaderMap::new();
@@ -128,7 +135,13 @@ fn bench_headers(c: &mut Criterion) {
     });
     group.bench_function("outbound_request/trusted_none", |b| {
         b.iter(|| {
-            headers::outbound_request(black_box(&incoming), &trusted, &host, &id, Credentials::None)
+            headers::outbound_request(
+                black_box(&incoming),
+                &trusted,
+                &host,
+                &id,
+                Credentials::None,
+            )
         });
     });
     let response = upstream_response_headers();
@@ -185,12 +198,11 @@ async fn spawn_stub() -> SocketAddr {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|request: Request<_>| async move {
+                let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
                     // Drain the request body as a real service would before answering.
                     let _ = request.into_body().collect().await;
-                    let mut response = Response::new(Full::new(Bytes::from_static(
-                        STUB_ANSWER.as_bytes(),
-                    )));
+                    let mut response =
+                        Response::new(Full::new(Bytes::from_static(STUB_ANSWER.as_bytes())));
                     response.headers_mut().insert(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
@@ -268,10 +280,7 @@ impl Call {
 
 async fn round_trip(sender: &mut SendRequest<Full<Bytes>>, call: Call) {
     sender.ready().await.expect("connection ready");
-    let response = sender
-        .send_request(call.request())
-        .await
-        .expect("response");
+    let response = sender.send_request(call.request()).await.expect("response");
     assert_eq!(response.status(), StatusCode::OK, "proxy answered an error");
     let body = response.into_body().collect().await.expect("body");
     black_box(body.to_bytes());
