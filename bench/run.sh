@@ -11,7 +11,7 @@
 # which this script writes; bench/report.py only takes medians and ratios.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 OUT=$BENCH/out
 export BENCH_WRK_DIR=$BENCH/wrk
@@ -39,6 +39,7 @@ RESULTS=$OUT/results.txt
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 cleanup() {
+  unprobe_allocs
   local pid
   for pid in "${STARTED[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
@@ -181,6 +182,7 @@ stop() {
 # --- measurements -------------------------------------------------------------------------------
 
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+user_ticks() { awk '{ sub(/^.*\) /, ""); print $12 }' "/proc/$1/stat"; }
 status_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 
 # perf: hardware instruction counts where the CPU exposes them; syscall and context-switch counts
@@ -217,19 +219,49 @@ load() {
       perf_pid=$!
       STARTED+=("$perf_pid")
     fi
-    local before after
-    before=$(cpu_ticks "$pid")
+    local before after user_before user_after
+    before=$(cpu_ticks "$pid") user_before=$(user_ticks "$pid")
     line=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
       -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/" | tee -a "$OUT/wrk.log" | grep '^RESULT')
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks "$pid") user_after=$(user_ticks "$pid")
     [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
     record "LOAD target=$target scenario=$scenario rep=$rep conns=$conns ${line#RESULT}" \
-      "cpu_ticks=$((after - before)) clk_tck=$(getconf CLK_TCK)" \
+      "cpu_ticks=$((after - before)) user_ticks=$((user_after - user_before)) clk_tck=$(getconf CLK_TCK)" \
       "instructions=$(perf_count "$perf_out" instructions)" \
       "syscalls=$(perf_count "$perf_out" raw_syscalls:sys_enter)" \
       "ctx_switches=$(perf_count "$perf_out" context-switches)"
     log "$target $scenario rep $rep: ${line#RESULT }"
   done
+}
+
+# Heap allocations per request: uprobes on the C library's malloc/realloc/calloc, counted by
+# perf stat over a separate short run (a uprobe costs a trap per call, so never during timing).
+PROBES_ADDED=0
+probe_allocs() {
+  [ -n "$PERF_EVENTS" ] || return 0
+  local libc
+  libc=$(ldd "$BIN" | awk '/libc\.so/ { print $3 }')
+  [ -n "$libc" ] || return 0
+  if perf probe -x "$libc" -a malloc -a realloc -a calloc >/dev/null 2>&1; then PROBES_ADDED=1; fi
+  perf stat -x, -e probe_libc:malloc true 2>&1 | grep -q '^[0-9]*,,probe_libc:malloc' || return 0
+  ALLOC_EVENTS=probe_libc:malloc,probe_libc:realloc,probe_libc:calloc
+}
+unprobe_allocs() {
+  [ "$PROBES_ADDED" = 1 ] && perf probe -d 'probe_libc:*' >/dev/null 2>&1
+  PROBES_ADDED=0
+}
+
+allocs() { # allocs TARGET SCENARIO PID PORT SCRIPT
+  [ -n "${ALLOC_EVENTS:-}" ] || return 0
+  local out=$OUT/allocs-$1-$2.csv line
+  perf stat -x, -e "$ALLOC_EVENTS" -o "$out" -p "$3" -- sleep 3 &
+  local perf_pid=$!
+  STARTED+=("$perf_pid")
+  line=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d3s -s "$BENCH/wrk/$5" "http://127.0.0.1:$4/" | grep '^RESULT')
+  wait "$perf_pid" 2>/dev/null || true
+  record "ALLOCS target=$1 scenario=$2 ${line#RESULT}" \
+    "malloc=$(perf_count "$out" probe_libc:malloc) realloc=$(perf_count "$out" probe_libc:realloc)" \
+    "calloc=$(perf_count "$out" probe_libc:calloc)"
 }
 
 memory() { # memory TARGET PHASE PID
@@ -283,6 +315,14 @@ phase_load() {
   done
   memory nginx load "$ref_w"
   memory auth-proxy load "$ap"
+  if [ -n "${ALLOC_EVENTS:-}" ]; then
+    log "heap allocations per request (uprobes; separate 3 s runs, not timed)"
+    for args in "protected_c64 protected.lua" "login_c64 login.lua" "register_c64 register.lua"; do
+      set -- $args
+      allocs auth-proxy "$1" "$ap" "$AP_PORT" "$2"
+      allocs nginx "$1" "$ref_w" "$REF_HTTP" "$2"
+    done
+  fi
   stop "$ap"
 
   log "phase: load, access log on (auth-proxy → file; nginx server with access_log → file)"
@@ -333,6 +373,7 @@ main() {
   make_tls
   make_big_file
   probe_perf
+  probe_allocs
   ulimit -n 16384
   : >"$RESULTS"
   record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
