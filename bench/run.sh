@@ -67,10 +67,10 @@ install_tools() {
   apt-get update -qq
   local pkg available=()
   for pkg in "${missing[@]}"; do
-    if [ "$pkg" = nginx ] && apt-cache policy nginx-light | grep -q 'Candidate: [0-9]'; then
+    if [ "$pkg" = nginx ] && apt-cache policy nginx-light | grep 'Candidate: [0-9]' >/dev/null; then
       pkg=nginx-light
     fi
-    if apt-cache policy "$pkg" | grep -q 'Candidate: [0-9]'; then
+    if apt-cache policy "$pkg" | grep 'Candidate: [0-9]' >/dev/null; then
       available+=("$pkg")
     else
       log "no Debian package $pkg here; skipping what needs it"
@@ -90,7 +90,7 @@ build_proxy() {
 check_ports() {
   local port
   for port in $STUB_HTTP $STUB_TLS $STUB_BIG $REF_HTTP $REF_LOG $REF_TLS $REF_BIG $AP_PORT; do
-    if ss -Hltn "sport = :$port" | grep -q .; then
+    if ss -Hltn "sport = :$port" | grep . >/dev/null; then
       log "port $port is taken; stop what uses it"
       exit 1
     fi
@@ -190,10 +190,10 @@ status_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status"; }
 PERF_OK=0 PERF_EVENTS=""
 probe_perf() {
   command -v perf >/dev/null || return 0
-  if perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9]*,,instructions'; then
+  if perf stat -x, -e instructions true 2>&1 | grep '^[0-9]*,,instructions' >/dev/null; then
     PERF_OK=1 PERF_EVENTS=instructions
   fi
-  if perf stat -x, -e raw_syscalls:sys_enter,context-switches true 2>&1 | grep -q '^[0-9]*,,raw_syscalls'; then
+  if perf stat -x, -e raw_syscalls:sys_enter,context-switches true 2>&1 | grep '^[0-9]*,,raw_syscalls' >/dev/null; then
     PERF_EVENTS=${PERF_EVENTS:+$PERF_EVENTS,}raw_syscalls:sys_enter,context-switches
   fi
 }
@@ -243,7 +243,7 @@ probe_allocs() {
   libc=$(ldd "$BIN" | awk '/libc\.so/ { print $3 }')
   [ -n "$libc" ] || return 0
   if perf probe -x "$libc" -a malloc -a realloc -a calloc >/dev/null 2>&1; then PROBES_ADDED=1; fi
-  perf stat -x, -e probe_libc:malloc true 2>&1 | grep -q '^[0-9]*,,probe_libc:malloc' || return 0
+  perf stat -x, -e probe_libc:malloc true 2>&1 | grep '^[0-9]*,,probe_libc:malloc' >/dev/null || return 0
   ALLOC_EVENTS=probe_libc:malloc,probe_libc:realloc,probe_libc:calloc
 }
 unprobe_allocs() {
