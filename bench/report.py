@@ -54,6 +54,7 @@ def load_rows(records):
             "p50_ms": int(r["p50_us"]) / 1000,
             "p99_ms": int(r["p99_us"]) / 1000,
             "cpu_us": cpu_s * 1e6 / requests if requests else float("nan"),
+            "busy_pct": 100 * cpu_s / seconds,
             "user_us": int(r.get("user_ticks", 0)) / int(r["clk_tck"]) * 1e6 / requests if requests else float("nan"),
             "instr": per_request(r, "instructions", requests),
             "syscalls": per_request(r, "syscalls", requests),
@@ -63,7 +64,7 @@ def load_rows(records):
         grouped.setdefault((r["target"], r["scenario"]), []).append(sample)
     rows = {}
     for key, samples in grouped.items():
-        row = {m: statistics.median(s[m] for s in samples) for m in ("rps", "p50_ms", "p99_ms", "cpu_us", "user_us")}
+        row = {m: statistics.median(s[m] for s in samples) for m in ("rps", "p50_ms", "p99_ms", "cpu_us", "user_us", "busy_pct")}
         for counter in ("instr", "syscalls", "ctx"):
             values = [s[counter] for s in samples if s[counter] is not None]
             row[counter] = statistics.median(values) if values else None
@@ -102,6 +103,7 @@ def load_table(rows, scenario, perf_ok):
     metrics = [
         ("cpu_us", "CPU time per request (µs, proxy process)", "{:.1f}"),
         ("user_us", "… of which user space (µs; the rest is kernel: loopback TCP, syscalls)", "{:.1f}"),
+        ("busy_pct", "proxy CPU busy (% of its one core; below ~90 % the load side, not the proxy, set the pace)", "{:.0f}"),
         ("rps", "requests/s", "{:,.0f}"),
         ("p50_ms", "latency p50 (ms)", "{:.2f}"),
         ("p99_ms", "latency p99 (ms)", "{:.2f}"),
@@ -275,6 +277,12 @@ def main():
             f"nginx's CPU time per request, serves **{ratio(headline[0]['rps'], headline[1]['rps']):.2f}×** its "
             f"requests/s, at **{ratio(headline[0]['p99_ms'], headline[1]['p99_ms']):.2f}×** its p99 latency.\n"
         )
+    out.append(
+        "How to read this: both proxies share the machine with the load side (wrk and the stub on the other "
+        "core). Where a proxy's core is not saturated, requests/s and latency are set by the load side and "
+        "by other work on the machine, so they say little; CPU time per request does not depend on that and "
+        "is the comparison that carries over to production.\n"
+    )
     out.append("## Load scenarios\n")
     for scenario, title in SCENARIOS:
         out.append(f"### {title}\n")
