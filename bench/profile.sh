@@ -25,15 +25,17 @@ profile_perf() {
     -- sleep "$SECONDS_UNDER_LOAD" 2>"$OUT/perf-record.log"
   wait "$wrk_pid" || true
   stop "$AP_PID"
+  local tidy='s/ *- *- *$//; s/ *$//'
   {
     echo "## flat (self time)"
-    perf report -i "$OUT/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.7 2>/dev/null | grep -v '^$'
+    perf report -i "$OUT/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.7 2>/dev/null | grep -v '^$' | sed "$tidy"
     echo
     echo "## by DSO"
-    perf report -i "$OUT/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+    perf report -i "$OUT/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | sed "$tidy"
     echo
     echo "## inclusive (children)"
-    perf report -i "$OUT/perf.data" --stdio --children --sort symbol -g none --percent-limit 3 2>/dev/null | grep -v '^$'
+    perf report -i "$OUT/perf.data" --stdio --children --no-inline --sort symbol -g none --percent-limit 3 2>/dev/null |
+      grep -v '^#' | grep -v '^$' | sed "$tidy"
   } >"$report"
   log "wrote $report"
 }
@@ -52,7 +54,8 @@ profile_callgrind() {
   taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${SECONDS_UNDER_LOAD}s" -s "$BENCH/wrk/protected.lua" \
     "http://127.0.0.1:$AP_PORT/" | tee "$OUT/callgrind-wrk.txt" | grep '^RESULT' >&2
   stop "$AP_PID"
-  callgrind_annotate --inclusive=no "$OUT/callgrind.out" 2>/dev/null | head -60 >"$report"
+  callgrind_annotate --inclusive=no "$OUT/callgrind.out" >"$OUT/callgrind-full.txt" 2>/dev/null || true
+  sed -n 1,60p "$OUT/callgrind-full.txt" >"$report"
   log "wrote $report"
 }
 

@@ -302,6 +302,13 @@ def main():
         "Streaming: the stub serves a 100 MiB body on `/protected`; curl reads it at 20 MB/s; RSS sampled "
         "every 50 ms. nginx uses its default `proxy_buffering on`, so it spools the body to a temp file.\n"
     )
+    out.append("## Reproduce, profile, try a lever\n")
+    out.append("- `bench/run.sh` (about 10 minutes; `BENCH_QUICK=1` for about 3): installs nginx, wrk, perf, valgrind "
+               "from Debian packages if missing, builds `--release`, writes `bench/out/` and this file.")
+    out.append("- `BENCH_PROXY_ARGS=\"--worker-threads 2\" bench/run.sh`: the same run with extra auth-proxy flags.")
+    out.append("- `bench/profile.sh`: perf profile of auth-proxy under `GET /protected` → `bench/out/profile.txt`; "
+               "`BENCH_PROFILER=callgrind bench/profile.sh` for instruction-level counts where perf has no hardware counters.")
+    out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")
     print("\n".join(out))
 
 
