@@ -84,6 +84,13 @@ pub struct Cli {
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
+    /// Flags of the development auth service started by `--dev`.
+    #[command(
+        flatten,
+        next_help_heading = "Development auth service (--dev, dev-auth)"
+    )]
+    pub dev_auth: crate::dev_auth::DevAuthArgs,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -95,6 +102,8 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8001")]
         listen: SocketAddr,
+        #[command(flatten)]
+        args: crate::dev_auth::DevAuthArgs,
     },
 }
 

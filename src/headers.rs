@@ -54,7 +54,8 @@ const REBUILT: [HeaderName; 5] = [
 /// What the proxy knows about the client side of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
-    pub peer: SocketAddr,
+    /// The peer's IP, rendered once per connection by [`peer_ip_value`].
+    pub peer_ip: &'a HeaderValue,
     /// Whether `peer` is inside `--trusted-proxies`.
     pub trusted: bool,
     /// This hop's scheme (`http`: the proxy terminates plain HTTP).
@@ -133,41 +134,50 @@ fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
 
 /// `X-Forwarded-*` for the upstream request: a trusted peer's chain extended, anyone else's replaced.
 fn forwarding(incoming: &HeaderMap, origin: &Origin<'_>, out: &mut HeaderMap) {
-    let peer_ip = origin.peer.ip().to_canonical().to_string();
-    let trusted = |name: &HeaderName| {
+    let trusted_last = |name: &HeaderName| {
         if origin.trusted {
-            incoming.get_all(name).iter().cloned().collect()
+            incoming.get_all(name).iter().next_back().cloned()
         } else {
-            Vec::new()
+            None
         }
     };
-    let prior: Vec<HeaderValue> = trusted(&X_FORWARDED_FOR);
-    let chain = prior
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .chain(std::iter::once(peer_ip.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if let Ok(value) = HeaderValue::from_str(&chain) {
-        out.insert(X_FORWARDED_FOR, value);
-    }
-    let proto = trusted(&X_FORWARDED_PROTO);
-    match proto.into_iter().last() {
-        Some(value) => out.insert(X_FORWARDED_PROTO, value),
-        None => out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.scheme)),
+    let prior = if origin.trusted {
+        incoming.get_all(X_FORWARDED_FOR).iter().count()
+    } else {
+        0
     };
-    let host = trusted(&X_FORWARDED_HOST)
-        .into_iter()
-        .last()
-        .or_else(|| origin.host.cloned());
-    if let Some(value) = host {
-        out.insert(X_FORWARDED_HOST, value);
+    if prior == 0 {
+        // The common case: the peer alone, a value made once per connection.
+        out.insert(X_FORWARDED_FOR, origin.peer_ip.clone());
+    } else {
+        let chain = incoming
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .chain(std::iter::once(origin.peer_ip))
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            out.insert(X_FORWARDED_FOR, value);
+        }
+    }
+    let proto = trusted_last(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static(origin.scheme));
+    out.insert(X_FORWARDED_PROTO, proto);
+    if let Some(host) = trusted_last(&X_FORWARDED_HOST).or_else(|| origin.host.cloned()) {
+        out.insert(X_FORWARDED_HOST, host);
     }
     if origin.trusted {
         for value in incoming.get_all(FORWARDED) {
             out.append(FORWARDED, value.clone());
         }
     }
+}
+
+/// The peer's address as an `X-Forwarded-For` entry (IPv4-mapped IPv6 shown as IPv4).
+pub fn peer_ip_value(peer: SocketAddr) -> HeaderValue {
+    let text = peer.ip().to_canonical().to_string();
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+        .unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// Wraps a header map so that `{:?}` never prints credential values.

@@ -12,6 +12,8 @@
 pub mod body;
 pub mod config;
 pub mod context;
+pub mod dev_auth;
+pub mod docs;
 pub mod error;
 pub mod framing;
 pub mod headers;

@@ -2,10 +2,15 @@
 
 use std::process::ExitCode;
 
-use auth_proxy::config::{Cli, Command, LogFormat};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_proxy::config::{parse_auth_url, AuthUrl, Cli, Command, LogFormat};
+use auth_proxy::dev_auth::{self, DevAuth, DevAuthArgs};
 use auth_proxy::{AppState, Config};
 use clap::Parser;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 /// Invalid configuration: the contract's exit status, after exactly one stderr line.
 const EXIT_CONFIG: u8 = 2;
@@ -29,14 +34,24 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
-    if let Some(Command::DevAuth { .. }) = cli.command {
-        return config_error(
-            "dev-auth: the development auth service is not built into this binary yet",
-        );
+    if let Some(Command::DevAuth { listen, args }) = &cli.command {
+        return run_dev_auth(*listen, args).await;
     }
-    let config = match Config::from_cli(&cli) {
+    let mut config = match Config::from_cli(&cli) {
         Ok(config) => config,
         Err(message) => return config_error(&message),
+    };
+    // `--dev`: the development auth service runs in-process on a free loopback port.
+    let dev = if cli.dev {
+        match start_dev_auth(&cli.dev_auth).await {
+            Ok((url, stop, task)) => {
+                config.auth_url = url;
+                Some((stop, task))
+            }
+            Err(message) => return config_error(&message),
+        }
+    } else {
+        None
     };
     let state = match AppState::new(config) {
         Ok(state) => state,
@@ -55,10 +70,60 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(addr) => eprintln!("auth-proxy listening on http://{addr}"),
         Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
     }
-    match auth_proxy::server::serve(listener, std::sync::Arc::new(state), shutdown_signal()).await {
+    let served = auth_proxy::server::serve(listener, Arc::new(state), shutdown_signal()).await;
+    if let Some((stop, task)) = dev {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type DevHandle = (
+    AuthUrl,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Starts the development auth service on `127.0.0.1:0` and returns its URL; it stops when told.
+async fn start_dev_auth(args: &DevAuthArgs) -> Result<DevHandle, String> {
+    let auth = DevAuth::try_new(args).map_err(|e| format!("--dev: {e}"))?;
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| format!("--dev: cannot bind a loopback port: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("--dev: {e}"))?;
+    eprintln!("dev auth service at http://{addr}");
+    let url = parse_auth_url(&format!("http://{addr}"))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(dev_auth::serve(listener, Arc::new(auth), async move {
+        let _ = stopped.await;
+    }));
+    Ok((url, stop, task))
+}
+
+/// `auth-proxy dev-auth --listen ADDR`: the development auth service alone, until a signal.
+async fn run_dev_auth(listen: SocketAddr, args: &DevAuthArgs) -> ExitCode {
+    let auth = match DevAuth::try_new(args) {
+        Ok(auth) => auth,
+        Err(e) => return config_error(&format!("dev-auth: {e}")),
+    };
+    let listener = match TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: cannot bind {listen}: {e}")),
+    };
+    match listener.local_addr() {
+        Ok(addr) => eprintln!("dev auth service at http://{addr}"),
+        Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
+    }
+    match dev_auth::serve(listener, Arc::new(auth), shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "dev auth service failed");
             ExitCode::FAILURE
         }
     }

@@ -1,5 +1,6 @@
 //! The listener's owner: accept loop with a connection cap, one hyper-util connection per client, graceful drain.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -7,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -142,13 +144,21 @@ impl Acceptor {
             match accepted {
                 Ok((stream, peer)) => {
                     self.backoff = ACCEPT_BACKOFF_MIN;
+                    let first_bytes = self.state.config.client_header_timeout;
                     let connection = self.connection(stream, peer);
-                    let watched = graceful.watch(connection);
+                    let watcher = graceful.watcher();
                     connections.spawn(async move {
-                        if let Err(e) = watched.await {
-                            tracing::debug!(error = %e, "client connection ended with an error");
+                        let _permit = permit;
+                        // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or
+                        // HTTP/2) with no deadline of its own, and hyper's header timeout starts
+                        // only after that: a client that never speaks would hold its slot forever.
+                        if tokio::time::timeout(first_bytes, connection.first_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return;
                         }
-                        drop(permit);
+                        connection.serve(watcher).await;
                     });
                 }
                 Err(e) if is_per_connection(&e) => {
@@ -164,12 +174,7 @@ impl Acceptor {
         }
     }
 
-    fn connection(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-    ) -> auto::Connection<'static, TokioIo<FramingWatch<TcpStream>>, ProxyService, TokioExecutor>
-    {
+    fn connection(&self, stream: TcpStream, peer: SocketAddr) -> PendingConnection {
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
         let trusted = self
@@ -183,10 +188,46 @@ impl Acceptor {
             state: self.state.clone(),
             peer,
             trusted,
+            peer_ip: crate::headers::peer_ip_value(peer),
             framing: framing.clone(),
         };
-        let io = TokioIo::new(FramingWatch::new(stream, framing));
-        self.builder.serve_connection(io, service).into_owned()
+        PendingConnection {
+            stream,
+            framing,
+            service,
+            builder: self.builder.clone(),
+        }
+    }
+}
+
+/// An accepted client that has not sent anything yet.
+struct PendingConnection {
+    stream: TcpStream,
+    framing: std::sync::Arc<Verdicts>,
+    service: ProxyService,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+}
+
+impl PendingConnection {
+    /// Resolves once the client has sent something (or closed).
+    async fn first_bytes(&self) {
+        // `peek` waits for data (or EOF) without consuming it; `readable()` can report a
+        // fresh socket ready before anything arrived.
+        let _ = self.stream.peek(&mut [0u8; 1]).await;
+    }
+
+    /// Serves the connection until it closes or graceful shutdown has drained it.
+    async fn serve(self, watcher: Watcher) {
+        let io = TokioIo::new(FramingWatch::new(self.stream, self.framing));
+        let service = Arc::new(self.service);
+        let service = service_fn(move |request| {
+            let service = service.clone();
+            async move { Ok::<_, Infallible>(service.handle(request).await) }
+        });
+        let connection = self.builder.serve_connection(io, service);
+        if let Err(e) = watcher.watch(connection).await {
+            tracing::debug!(error = %e, "client connection ended with an error");
+        }
     }
 }
 

@@ -1,8 +1,6 @@
 //! One request's life: context → router → route → response or error → request id → access log.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,30 +64,22 @@ pub struct Upstreamed {
     pub elapsed: Option<Duration>,
 }
 
-/// The hyper service of one client connection.
-#[derive(Clone)]
+/// The hyper service of one client connection (wrapped in `service_fn` by `server.rs`, so the
+/// per-request future is a plain `async` block, not a boxed trait object).
 pub struct ProxyService {
     pub state: Arc<AppState>,
     pub peer: SocketAddr,
     /// Whether `peer` is inside `--trusted-proxies` (decided once per connection).
     pub trusted: bool,
+    /// `peer`'s IP as a header value, rendered once per connection.
+    pub peer_ip: HeaderValue,
     /// This connection's HTTP/1 framing verdicts (request smuggling guard).
     pub framing: Arc<Verdicts>,
 }
 
-impl hyper::service::Service<Request<Incoming>> for ProxyService {
-    type Response = Response<ProxyBody>;
-    type Error = std::convert::Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let service = self.clone();
-        Box::pin(async move { Ok(service.handle(request).await) })
-    }
-}
-
 impl ProxyService {
-    async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+    /// Answers one request; never fails (every error becomes a response).
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let ctx = RequestCtx::new(request.headers(), self.peer);
         let method = request.method().clone();
         let version = request.version();
@@ -106,7 +96,7 @@ impl ProxyService {
             state: &self.state,
             ctx: &ctx,
             origin: Origin {
-                peer: self.peer,
+                peer_ip: &self.peer_ip,
                 trusted: self.trusted,
                 scheme: "http",
                 host: host.as_ref(),
@@ -151,9 +141,10 @@ async fn dispatch(
         Routed::Found(Route::Protected) => routes::protected::handle(request, cx).await,
         Routed::Found(Route::Healthz) => Ok(routes::health::healthz()),
         Routed::Found(Route::Readyz) => Ok(routes::health::readyz(cx).await),
-        Routed::Found(Route::OpenApi | Route::Docs | Route::DocsAsset) | Routed::NotFound => {
-            Err(ProxyError::NotFound)
-        }
+        Routed::Found(Route::OpenApi) => Ok(routes::docs::openapi()),
+        Routed::Found(Route::Docs) => Ok(routes::docs::page()),
+        Routed::Found(Route::DocsAsset) => routes::docs::asset(request.uri().path()),
+        Routed::NotFound => Err(ProxyError::NotFound),
         Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
         Routed::RedirectSlash => Ok(redirect_without_slash(&request, cx.origin.host)),
     }

@@ -24,8 +24,9 @@ fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
 fn outbound(pairs: &[(&str, &str)], trusted: bool, credentials: Credentials<'_>) -> HeaderMap {
     let incoming = map(pairs);
     let host = incoming.get(header::HOST).cloned();
+    let peer_ip = peer_ip_value("10.1.2.3:5555".parse().expect("addr"));
     let origin = Origin {
-        peer: "10.1.2.3:5555".parse().expect("addr"),
+        peer_ip: &peer_ip,
         trusted,
         scheme: "http",
         host: host.as_ref(),
@@ -201,4 +202,12 @@ fn redacted_debug_hides_credentials() {
     let shown = format!("{:?}", Redacted(&headers));
     assert!(!shown.contains("sekrit"), "{shown}");
     assert!(shown.contains("accept"));
+}
+
+#[test]
+fn ipv4_mapped_peers_are_shown_as_ipv4() {
+    let mapped: SocketAddr = "[::ffff:10.9.8.7]:80".parse().expect("addr");
+    assert_eq!(peer_ip_value(mapped), "10.9.8.7");
+    let v6: SocketAddr = "[::1]:80".parse().expect("addr");
+    assert_eq!(peer_ip_value(v6), "::1");
 }

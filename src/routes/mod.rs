@@ -1,5 +1,6 @@
 //! The routes: each file is one endpoint of the same shape — extract → validate → build → forward.
 
+pub mod docs;
 pub mod health;
 pub mod login;
 pub mod protected;

@@ -17,7 +17,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::Config;
 
-type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+mod reuse;
+
+use reuse::{Counting, Uses};
+
+type HttpsClient = Client<Counting<HttpsConnector<HttpConnector>>, Full<Bytes>>;
 
 /// How long a central-service answer keeps `/readyz` green without a fresh probe.
 const ANSWERED_RECENTLY: Duration = Duration::from_secs(5);
@@ -70,12 +74,17 @@ impl UpstreamError {
         }
     }
 
-    /// The connection died before any byte of a response: a pooled connection the central
-    /// service closed while idle. Such a request is sent again once, on a fresh connection.
+    /// A *reused* connection died before any byte of a response: the central service closed it
+    /// while idle, racing our write. Such a request is sent again once, on a fresh connection.
+    /// (Requests hyper had not yet written are retried by hyper-util itself.) A fresh
+    /// connection that dies is never retried: the service may have acted on the request.
     fn is_stale_connection(&self) -> bool {
         let UpstreamError::Exchange(e) = self else {
             return false;
         };
+        if !Uses::was_reused(e.connect_info()) {
+            return false;
+        }
         let hyper_error = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
         if hyper_error.is_some_and(|h| h.is_incomplete_message() || h.is_canceled()) {
             return true;
@@ -150,7 +159,7 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_idle_timeout(config.pool_idle_timeout)
             .set_host(false)
-            .build(connector);
+            .build(Counting(connector));
         Ok(Upstream {
             client,
             timeout: config.upstream_timeout,
@@ -189,6 +198,7 @@ impl Upstream {
         let response = tokio::time::timeout(self.timeout, attempt)
             .await
             .map_err(|_| UpstreamError::Timeout)??;
+        Uses::record(response.extensions());
         self.health.answered();
         Ok(response)
     }

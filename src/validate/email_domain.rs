@@ -1,0 +1,246 @@
+//! The part after the @-sign: email-validator's `validate_email_domain_name` (UTS-46 mapping,
+//! IDNA, length and special-use rules) and `validate_email_domain_literal`.
+
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+use unicode_normalization::UnicodeNormalization;
+
+use super::email_chars::{
+    check_dot_atom, check_unsafe, is_hostname_char, length_reason, sorted_displays, uts46_valid,
+};
+
+const DOMAIN_MAX_LENGTH: usize = 253;
+const DNS_LABEL_LENGTH_LIMIT: usize = 63;
+/// email-validator's `SPECIAL_USE_DOMAIN_NAMES` (RFC 6761 and friends).
+const SPECIAL_USE_DOMAIN_NAMES: [&str; 6] =
+    ["arpa", "invalid", "local", "localhost", "onion", "test"];
+
+/// A valid domain: its IDNA ASCII form and the Unicode form used in the normalised address.
+pub struct Domain {
+    pub ascii: String,
+    pub unicode: String,
+}
+
+pub fn validate_name(domain: &str) -> Result<Domain, String> {
+    let chars = domain.chars().count();
+    if chars > DOMAIN_MAX_LENGTH {
+        return Err(format!(
+            "The email address is too long after the @-sign {}.",
+            length_reason(chars, DOMAIN_MAX_LENGTH)
+        ));
+    }
+    invalid_chars(domain, "")?;
+    check_unsafe(domain, false)?;
+    let bad = sorted_displays(domain.chars().filter(|&c| !uts46_valid(c)));
+    if !bad.is_empty() {
+        return Err(format!(
+            "The part after the @-sign contains invalid characters: {bad}."
+        ));
+    }
+    let mapped = remap(domain)?;
+    invalid_chars(&mapped, " after Unicode normalization")?;
+    check_dot_atom(
+        &mapped,
+        "An email address cannot have a {} immediately after the @-sign.",
+        "An email address cannot end with a {}.",
+        true,
+    )?;
+    for label in mapped.split('.') {
+        let b = label.as_bytes();
+        if b.len() >= 4
+            && b.get(2..4) == Some(b"--".as_slice())
+            && !label.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("xn"))
+        {
+            return Err("An email address cannot have two letters followed by two dashes immediately after the @-sign or after a period, except Punycode.".to_owned());
+        }
+    }
+    let ascii = if is_ascii_hostname(&mapped) {
+        mapped
+    } else {
+        to_ascii(&mapped)?
+    };
+    check_ascii_lengths(&ascii, domain)?;
+    if !ascii.contains('.') {
+        return Err("The part after the @-sign is not valid. It should have a period.".to_owned());
+    }
+    if !ascii.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(
+            "The part after the @-sign is not valid. It is not within a valid top-level domain."
+                .to_owned(),
+        );
+    }
+    if SPECIAL_USE_DOMAIN_NAMES
+        .iter()
+        .any(|d| ascii == *d || ascii.strip_suffix(d).is_some_and(|p| p.ends_with('.')))
+    {
+        return Err("The part after the @-sign is a special-use or reserved name that cannot be used with email.".to_owned());
+    }
+    if !ascii.contains("xn--") {
+        return Ok(Domain {
+            unicode: ascii.clone(),
+            ascii,
+        });
+    }
+    let (unicode, result) = idna::domain_to_unicode(&ascii);
+    if result.is_err() {
+        return Err("The part after the @-sign is not valid IDNA (Invalid A-label).".to_owned());
+    }
+    invalid_chars(&unicode, "")?;
+    check_unsafe(&unicode, false)?;
+    Ok(Domain { ascii, unicode })
+}
+
+fn invalid_chars(s: &str, when: &str) -> Result<(), String> {
+    let bad = sorted_displays(s.chars().filter(|&c| !is_hostname_char(c)));
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "The part after the @-sign contains invalid characters{when}: {bad}."
+        ))
+    }
+}
+
+/// `DOT_ATOM_TEXT_HOSTNAME`: LDH labels that neither start nor end with a hyphen.
+fn is_ascii_hostname(s: &str) -> bool {
+    s.split('.').all(|l| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    })
+}
+
+/// `idna.uts46_remap(domain, std3_rules=False, transitional=False)`: case folding, mapping
+/// and NFC, label separators turned into dots, no Punycode decoding.
+fn remap(domain: &str) -> Result<String, String> {
+    if domain.is_ascii() {
+        return Ok(domain.to_ascii_lowercase());
+    }
+    let mut out = String::with_capacity(domain.len());
+    for (n, label) in domain
+        .split(['.', '\u{3002}', '\u{FF0E}', '\u{FF61}'])
+        .enumerate()
+    {
+        if n > 0 {
+            out.push('.');
+        }
+        if label.is_ascii() {
+            out.push_str(&label.to_ascii_lowercase());
+            continue;
+        }
+        let (mapped, result) =
+            Uts46::new().to_unicode(label.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow);
+        if result.is_err() {
+            return Err(
+                "The part after the @-sign contains invalid characters (Codepoint not allowed)."
+                    .to_owned(),
+            );
+        }
+        out.push_str(&mapped);
+    }
+    Ok(out.nfc().collect())
+}
+
+/// `idna.alabel` on every label.
+fn to_ascii(mapped: &str) -> Result<String, String> {
+    let ascii = Uts46::new()
+        .to_ascii(
+            mapped.as_bytes(),
+            AsciiDenyList::EMPTY,
+            Hyphens::Allow,
+            DnsLength::Ignore,
+        )
+        .map_err(|_| "The part after the @-sign is invalid (Invalid A-label).".to_owned())?;
+    if !is_ascii_hostname(&ascii) {
+        return Err(
+            "The email address contains invalid characters after the @-sign after IDNA encoding."
+                .to_owned(),
+        );
+    }
+    Ok(ascii.into_owned())
+}
+
+fn check_ascii_lengths(ascii: &str, original: &str) -> Result<(), String> {
+    if ascii.len() > DOMAIN_MAX_LENGTH {
+        if ascii == original {
+            return Err(format!(
+                "The email address is too long after the @-sign {}.",
+                length_reason(ascii.len(), DOMAIN_MAX_LENGTH)
+            ));
+        }
+        let diff = ascii.len() - DOMAIN_MAX_LENGTH;
+        let s = if diff == 1 { "" } else { "s" };
+        return Err(format!("The email address is too long after the @-sign ({diff} byte{s} too many after IDNA encoding)."));
+    }
+    for label in ascii.split('.') {
+        if label.len() > DNS_LABEL_LENGTH_LIMIT {
+            return Err(format!(
+                "After the @-sign, periods cannot be separated by so many characters {}.",
+                length_reason(label.len(), DNS_LABEL_LENGTH_LIMIT)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `validate_email_domain_literal`: the error, if any, for `[...]` (the caller then refuses
+/// every literal, as `allow_domain_literal` is off).
+pub fn validate_literal(literal: &str) -> Result<(), String> {
+    if !literal.is_empty() && literal.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return ipv4(literal).map_err(|e| {
+            format!("The address in brackets after the @-sign is not valid: It is not an IPv4 address ({e}) or is missing an address literal tag.")
+        });
+    }
+    if literal
+        .get(..5)
+        .is_some_and(|t| t.eq_ignore_ascii_case("ipv6:"))
+    {
+        let addr = literal.get(5..).unwrap_or_default();
+        return addr
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| format!("The IPv6 address in brackets after the @-sign is not valid ({addr:?} does not appear to be an IPv6 address)."));
+    }
+    if !literal.contains(':') {
+        return Err("The part after the @-sign in brackets is not an IPv4 address and has no address literal tag.".to_owned());
+    }
+    let bad = sorted_displays(
+        literal
+            .chars()
+            .filter(|&c| !('\u{21}'..='\u{FA}').contains(&c)),
+    );
+    if !bad.is_empty() {
+        return Err(format!(
+            "The part after the @-sign contains invalid characters in brackets: {bad}."
+        ));
+    }
+    Err("The part after the @-sign contains an invalid address literal tag in brackets.".to_owned())
+}
+
+/// Python `ipaddress.IPv4Address(text)` error messages.
+fn ipv4(text: &str) -> Result<(), String> {
+    let octets: Vec<&str> = text.split('.').collect();
+    if octets.len() != 4 {
+        return Err(format!("Expected 4 octets in '{text}'"));
+    }
+    for octet in octets {
+        if octet.is_empty() {
+            return Err(format!("Empty octet not permitted in '{text}'"));
+        }
+        if octet.len() > 3 {
+            return Err(format!(
+                "At most 3 characters permitted in '{octet}' in '{text}'"
+            ));
+        }
+        if octet != "0" && octet.starts_with('0') {
+            return Err(format!(
+                "Leading zeros are not permitted in '{octet}' in '{text}'"
+            ));
+        }
+        let n: u32 = octet.parse().unwrap_or(u32::MAX);
+        if n > 255 {
+            return Err(format!("Octet {n} (> 255) not permitted in '{text}'"));
+        }
+    }
+    Ok(())
+}

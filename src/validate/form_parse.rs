@@ -1,0 +1,261 @@
+//! Starlette's `Request.form()`: the content-type switch, python-multipart's querystring
+//! parser with `unquote_plus`, and multipart via `multer`, with Starlette's limits and 400s.
+
+use std::convert::Infallible;
+
+use futures_util::FutureExt;
+
+use super::errors;
+use super::upstream::latin1;
+use super::Rejection;
+
+/// Starlette's default `max_fields` / `max_files`.
+const MAX_FIELDS: usize = 1000;
+const MAX_FILES: usize = 1000;
+
+/// One form value: text, or an uploaded file (a part with a `filename`).
+pub enum FormValue {
+    Text(String),
+    File { filename: String, size: usize },
+}
+
+impl FormValue {
+    /// FastAPI treats "" and a browser's empty file input as "not sent".
+    pub fn is_empty_input(&self) -> bool {
+        match self {
+            FormValue::Text(s) => s.is_empty(),
+            FormValue::File { filename, size } => filename.is_empty() && *size == 0,
+        }
+    }
+}
+
+pub type Items = Vec<(String, FormValue)>;
+
+/// `await request.form()`: anything but the two form types is an empty form.
+pub fn parse(content_type: Option<&[u8]>, body: &[u8]) -> Result<Items, Rejection> {
+    let header = content_type.map(latin1).unwrap_or_default();
+    let (ctype, params) = options_header(&header);
+    match ctype.as_str() {
+        "multipart/form-data" => multipart(&params, body),
+        "application/x-www-form-urlencoded" => urlencoded(body),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// python-multipart `parse_options_header`: lower-cased type, `;`-separated parameters
+/// (quotes respected), lower-cased keys, RFC 2231 `key*` parameters ignored.
+pub fn options_header(value: &str) -> (String, Vec<(String, String)>) {
+    if !value.contains(';') {
+        return (
+            value.to_lowercase().trim_matches([' ', '\t']).to_owned(),
+            Vec::new(),
+        );
+    }
+    let mut segments = split_params(value).into_iter();
+    let ctype = segments.next().unwrap_or_default().to_lowercase();
+    let mut params = Vec::new();
+    for seg in segments {
+        let (key, val) = seg.split_once('=').unwrap_or((seg.as_str(), ""));
+        let key = key.trim_end().to_lowercase();
+        if key.contains('*') {
+            continue;
+        }
+        let val = val.trim_start();
+        let val = match val.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(inner) if val.len() >= 2 => inner.replace("\\\\", "\\").replace("\\\"", "\""),
+            _ => val.to_owned(),
+        };
+        params.retain(|(k, _)| *k != key);
+        params.push((key, val));
+    }
+    (ctype, params)
+}
+
+/// `_parseparam`: split at `;` outside double quotes, each piece stripped.
+fn split_params(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for c in value.chars() {
+        match c {
+            ';' if !in_quotes => out.push(std::mem::take(&mut current).trim().to_owned()),
+            '"' if !escaped => {
+                in_quotes = !in_quotes;
+                current.push(c);
+            }
+            _ => current.push(c),
+        }
+        escaped = c == '\\' && !escaped;
+    }
+    out.push(current.trim().to_owned());
+    out
+}
+
+/// python-multipart's `QuerystringParser` (non-strict): `&`-separated, empty pieces skipped,
+/// a piece without `=` is a name with an empty value; then Starlette's latin-1 + `unquote_plus`.
+fn urlencoded(body: &[u8]) -> Result<Items, Rejection> {
+    let mut items = Vec::new();
+    for piece in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        if items.len() == MAX_FIELDS {
+            return Err(errors::bad_request(
+                "Too many fields. Maximum number of fields is 1000.",
+            ));
+        }
+        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                piece.get(..eq).unwrap_or_default(),
+                piece.get(eq + 1..).unwrap_or_default(),
+            ),
+            None => (piece, &[][..]),
+        };
+        items.push((unquote_plus(name), FormValue::Text(unquote_plus(value))));
+    }
+    Ok(items)
+}
+
+/// `urllib.parse.unquote_plus(raw.decode("latin-1"))`: `+` is a space; `%XX` escapes in each
+/// ASCII run decode as UTF-8 with replacement; raw non-ASCII bytes stay latin-1 characters.
+fn unquote_plus(raw: &[u8]) -> String {
+    if raw.iter().all(|&b| b.is_ascii() && b != b'%' && b != b'+') {
+        return String::from_utf8_lossy(raw).into_owned(); // plain ASCII: nothing to decode
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut run: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b >= 0x80 {
+            out.push_str(&String::from_utf8_lossy(&run));
+            run.clear();
+            out.push(char::from(b));
+            i += 1;
+            continue;
+        }
+        let hex = |j: usize| raw.get(j).and_then(|&h| char::from(h).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                run.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
+                i += 3;
+            }
+            (b'+', _, _) => {
+                run.push(b' ');
+                i += 1;
+            }
+            _ => {
+                run.push(b);
+                i += 1;
+            }
+        }
+    }
+    out.push_str(&String::from_utf8_lossy(&run));
+    out
+}
+
+/// Starlette's `MultiPartParser` over `multer`, driven to completion on one ready chunk.
+fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items, Rejection> {
+    let Some((_, boundary)) = params.iter().find(|(k, _)| k == "boundary") else {
+        return Err(errors::bad_request("Missing boundary in multipart."));
+    };
+    let charset = params
+        .iter()
+        .find(|(k, _)| k == "charset")
+        .map(|(_, v)| v.to_ascii_lowercase());
+    let latin1_only = charset
+        .as_deref()
+        .is_some_and(|c| matches!(c, "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1"));
+    let decode = |data: &[u8]| match std::str::from_utf8(data) {
+        Ok(s) if !latin1_only => s.to_owned(),
+        _ => latin1(data),
+    };
+    if !starts_with_boundary(body, boundary.as_bytes())
+        .map_err(|()| errors::bad_request("Invalid multipart data."))?
+    {
+        return Ok(Vec::new());
+    }
+    let chunk = bytes::Bytes::copy_from_slice(body);
+    let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
+    let mut parts = multer::Multipart::new(stream, boundary.clone());
+    let invalid = || errors::bad_request("Invalid multipart data.");
+    let (mut items, mut files, mut fields) = (Vec::new(), 0usize, 0usize);
+    loop {
+        let field = match parts.next_field().now_or_never().ok_or_else(invalid)? {
+            Ok(Some(field)) => field,
+            Ok(None)
+            | Err(multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. }) => {
+                break
+            }
+            Err(_) => return Err(invalid()),
+        };
+        let Some(name) = field.name().map(|n| decode(n.as_bytes())) else {
+            return Err(errors::bad_request(
+                "The Content-Disposition header field \"name\" must be provided.",
+            ));
+        };
+        let filename = field.file_name().map(|f| decode(f.as_bytes()));
+        if filename.is_some() {
+            files += 1;
+            if files > MAX_FILES {
+                return Err(errors::bad_request(
+                    "Too many files. Maximum number of files is 1000.",
+                ));
+            }
+        } else {
+            fields += 1;
+            if fields > MAX_FIELDS {
+                return Err(errors::bad_request(
+                    "Too many fields. Maximum number of fields is 1000.",
+                ));
+            }
+        }
+        let data = match field.bytes().now_or_never().ok_or_else(invalid)? {
+            Ok(data) => data,
+            // python-multipart only yields a part once its closing boundary arrives.
+            Err(multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. }) => {
+                break
+            }
+            Err(_) => return Err(invalid()),
+        };
+        let value = match filename {
+            Some(filename) => FormValue::File {
+                filename,
+                size: data.len(),
+            },
+            None => FormValue::Text(decode(&data)),
+        };
+        items.push((name, value));
+    }
+    Ok(items)
+}
+
+/// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`
+/// and CRLF (or `--`) must follow. `Ok(false)`: the body ends before any part could start.
+fn starts_with_boundary(body: &[u8], boundary: &[u8]) -> Result<bool, ()> {
+    let rest = match body.first() {
+        Some(b'\r' | b'\n') => match body.iter().position(|&b| b == b'-') {
+            Some(dash) => body.get(dash..).unwrap_or_default(),
+            None => return Ok(false),
+        },
+        _ => body,
+    };
+    let mut expected = b"--".to_vec();
+    expected.extend_from_slice(boundary);
+    if rest.len() <= expected.len() {
+        return if expected.starts_with(rest) {
+            Ok(false)
+        } else {
+            Err(())
+        };
+    }
+    match rest.get(expected.len()..) {
+        Some(after)
+            if rest.starts_with(&expected)
+                && matches!(after, [b'-', ..] | [b'\r'] | [b'\r', b'\n', ..]) =>
+        {
+            Ok(true)
+        }
+        _ => Err(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+//! `/register` and `/refresh`: JSON bodies, a serde fast path for well-formed input and a
+//! Python-faithful slow path that explains every failure as FastAPI does.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::email;
+use super::errors::{self, body_input, Entry, Input, Loc};
+use super::json::{self, DecodeError, Value};
+use super::upstream::{is_python_space, latin1};
+use super::{Refresh, Register, Rejection};
+
+#[derive(Deserialize)]
+struct RegisterWire<'a> {
+    #[serde(borrow)]
+    email: Cow<'a, str>,
+    #[serde(borrow)]
+    password: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct RefreshWire<'a> {
+    #[serde(borrow)]
+    refresh_token: Cow<'a, str>,
+}
+
+/// What FastAPI made of the body before validating it.
+enum Body<'a> {
+    /// Empty body: FastAPI never looks at it.
+    Absent,
+    /// Not a JSON content type: validated as raw bytes.
+    Raw(&'a [u8]),
+    Json(Value),
+}
+
+pub fn register(content_type: Option<&[u8]>, body: &[u8]) -> Result<Register, Rejection> {
+    if let Some(wire) = fast::<RegisterWire<'_>>(content_type, body) {
+        return match email::validate(&wire.email) {
+            Ok(email) => Ok(Register {
+                email,
+                password: wire.password.into_owned(),
+            }),
+            Err(reason) => Err(errors::unprocessable(&[email_error(&wire.email, reason)])),
+        };
+    }
+    let value = match read(content_type, body)? {
+        Body::Absent => {
+            return Err(errors::unprocessable(&[Entry::missing(
+                Loc::Body,
+                Input::Null,
+            )]))
+        }
+        Body::Raw(raw) => {
+            let text = String::from_utf8_lossy(raw);
+            return Err(errors::unprocessable(&[Entry::not_an_object(Input::Text(
+                &text,
+            ))]));
+        }
+        Body::Json(v) => v,
+    };
+    if !matches!(value, Value::Object(_)) {
+        return Err(errors::unprocessable(&[Entry::not_an_object(
+            Input::Value(&value),
+        )]));
+    }
+    let mut entries = Vec::new();
+    let email = match value.get("email") {
+        None => {
+            entries.push(Entry::missing(Loc::Field("email"), body_input(&value)));
+            None
+        }
+        Some(Value::Str(s)) => match email::validate(s) {
+            Ok(normalised) => Some(normalised),
+            Err(reason) => {
+                entries.push(email_error(s, reason));
+                None
+            }
+        },
+        Some(other) => {
+            entries.push(Entry::string_type("email", other));
+            None
+        }
+    };
+    let password = string_field(&value, "password", body_input(&value), &mut entries);
+    match (email, password) {
+        (Some(email), Some(password)) if entries.is_empty() => Ok(Register { email, password }),
+        _ => Err(errors::unprocessable(&entries)),
+    }
+}
+
+pub fn refresh(content_type: Option<&[u8]>, body: &[u8]) -> Result<Refresh, Rejection> {
+    if let Some(wire) = fast::<RefreshWire<'_>>(content_type, body) {
+        return Ok(Refresh {
+            refresh_token: wire.refresh_token.into_owned(),
+        });
+    }
+    let body = read(content_type, body)?;
+    let mut entries = Vec::new();
+    // An embedded body field is looked up with `body.get(...)`: anything but an object
+    // (a list, a string, null, raw bytes, no body) has no `.get` and reads as missing.
+    let token = if let Body::Json(value @ Value::Object(_)) = &body {
+        string_field(value, "refresh_token", Input::Null, &mut entries)
+    } else {
+        entries.push(Entry::missing(Loc::Field("refresh_token"), Input::Null));
+        None
+    };
+    match token {
+        Some(refresh_token) if entries.is_empty() => Ok(Refresh { refresh_token }),
+        _ => Err(errors::unprocessable(&entries)),
+    }
+}
+
+fn email_error(input: &str, reason: String) -> Entry<'_> {
+    Entry {
+        kind: "value_error",
+        loc: Loc::Field("email"),
+        msg: format!("value is not a valid email address: {reason}"),
+        input: Input::Text(input),
+        ctx: Some(("reason", reason)),
+    }
+}
+
+/// A required `str` field of an object; records `missing` or `string_type`.
+fn string_field<'v>(
+    value: &'v Value,
+    field: &'static str,
+    missing: Input<'v>,
+    entries: &mut Vec<Entry<'v>>,
+) -> Option<String> {
+    match value.get(field) {
+        None => {
+            entries.push(Entry::missing(Loc::Field(field), missing));
+            None
+        }
+        Some(Value::Str(s)) => Some(s.clone()),
+        Some(other) => {
+            entries.push(Entry::string_type(field, other));
+            None
+        }
+    }
+}
+
+/// The fast path: a JSON object that serde takes is one CPython would decode to the same
+/// fields. Anything else (BOM, other encodings, duplicates, NaN, deep nesting, lone
+/// surrogates, wrong types) goes to the slow path, which is exact.
+fn fast<'a, T: Deserialize<'a>>(content_type: Option<&[u8]>, body: &'a [u8]) -> Option<T> {
+    if !is_json(content_type) {
+        return None;
+    }
+    // serde would happily take a JSON array for a struct; Python's `dict.get` would not.
+    if body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        != Some(&b'{')
+    {
+        return None;
+    }
+    // serde skips unknown strings without checking UTF-8; Python decodes the whole body first.
+    let text = std::str::from_utf8(body).ok()?;
+    if body.len() > 4300 && has_long_digit_run(body) {
+        return None; // CPython refuses int literals over 4300 digits; let the slow path decide.
+    }
+    serde_json::from_str(text).ok()
+}
+
+fn has_long_digit_run(body: &[u8]) -> bool {
+    body.split(|b| !b.is_ascii_digit())
+        .any(|run| run.len() > 4300)
+}
+
+/// FastAPI's body reading: JSON only for `application/json` or `application/*+json`.
+fn read<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Body<'a>, Rejection> {
+    if body.is_empty() {
+        return Ok(Body::Absent);
+    }
+    if !is_json(content_type) {
+        return Ok(Body::Raw(body));
+    }
+    match json::loads(body) {
+        Ok(v) => Ok(Body::Json(v)),
+        Err(DecodeError::Syntax { msg, pos }) => Err(errors::unprocessable(&[Entry {
+            kind: "json_invalid",
+            loc: Loc::Position(pos),
+            msg: "JSON decode error".to_owned(),
+            input: Input::EmptyObject,
+            ctx: Some(("error", msg.to_owned())),
+        }])),
+        Err(DecodeError::Unparsable) => Err(errors::unparsable_body()),
+    }
+}
+
+/// `email.message.Message.get_content_type()` is `application/json` or `application/*+json`.
+/// A missing or empty header is not JSON (FastAPI 0.165's strict content type).
+fn is_json(content_type: Option<&[u8]>) -> bool {
+    let Some(raw) = content_type.filter(|v| !v.is_empty()) else {
+        return false;
+    };
+    let value = latin1(raw);
+    let ctype = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim_matches(is_python_space);
+    let Some((main, sub)) = ctype.split_once('/') else {
+        return false;
+    };
+    if sub.contains('/') || !main.eq_ignore_ascii_case("application") {
+        return false;
+    }
+    let sub = sub.to_ascii_lowercase();
+    sub == "json" || sub.ends_with("+json")
+}

@@ -1,0 +1,79 @@
+//! Arbitrary bytes under arbitrary content types never panic, and every rejection is a
+//! well-formed FastAPI error body.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
+
+use proptest::prelude::*;
+
+use super::{bearer_token, login, refresh, register, Rejection};
+
+fn content_type() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(b"application/json".to_vec())),
+        Just(Some(b"application/x-www-form-urlencoded".to_vec())),
+        Just(Some(b"multipart/form-data; boundary=X".to_vec())),
+        Just(Some(b"multipart/form-data".to_vec())),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Some),
+    ]
+}
+
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        "[\\[\\]{}\",:0-9a-z\\\\ .eE+-]{0,80}".prop_map(String::into_bytes),
+        "(--X\r\nContent-Disposition: form-data; name=\"(username|password|grant_type)\"\r\n\r\n[a-z]{0,5}\r\n){0,3}(--X--\r\n)?"
+            .prop_map(String::into_bytes),
+    ]
+}
+
+/// The detail entries each carry `type`, `loc` and `msg`; 400s carry a string detail.
+fn check(rejection: &Rejection) {
+    let (bytes, is_422) = match rejection {
+        Rejection::Unprocessable(b) => (b, true),
+        Rejection::BadRequest(b) => (b, false),
+    };
+    let v: serde_json::Value = serde_json::from_slice(bytes).expect("rejection is JSON");
+    if is_422 {
+        let entries = v["detail"].as_array().expect("detail list");
+        assert!(!entries.is_empty());
+        for e in entries {
+            assert!(
+                e["type"].is_string() && e["loc"].is_array() && e["msg"].is_string(),
+                "{e}"
+            );
+        }
+    } else {
+        assert!(v["detail"].is_string());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn validators_never_panic(ct in content_type(), body in body()) {
+        let ct = ct.as_deref();
+        for result in [
+            register(ct, &body).map(drop),
+            login(ct, &body).map(drop),
+            refresh(ct, &body).map(drop),
+        ] {
+            if let Err(r) = result {
+                check(&r);
+            }
+        }
+        let _ = bearer_token(Some(&body));
+    }
+}
+
+#[test]
+fn deep_nesting_is_a_400_not_a_stack_overflow() {
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let r = refresh(Some(b"application/json"), deep.as_bytes()).map(drop);
+    assert_eq!(
+        r,
+        Err(Rejection::BadRequest(
+            r#"{"detail":"There was an error parsing the body"}"#.into()
+        ))
+    );
+}

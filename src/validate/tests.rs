@@ -1,0 +1,127 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
+
+use super::*;
+
+const JSON: Option<&[u8]> = Some(b"application/json");
+const FORM: Option<&[u8]> = Some(b"application/x-www-form-urlencoded");
+
+fn body422(r: Result<impl Sized, Rejection>) -> String {
+    match r {
+        Err(Rejection::Unprocessable(b)) => String::from_utf8(b.to_vec()).unwrap(),
+        _ => panic!("expected a 422"),
+    }
+}
+
+#[test]
+fn register_normalises_and_forwards_only_two_fields() {
+    let r = register(
+        JSON,
+        br#"{"email":"A@Example.COM","password":"p\u00e9","role":"admin"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.email, "A@example.com");
+    assert_eq!(
+        &r.to_upstream_body()[..],
+        r#"{"email":"A@example.com","password":"pé"}"#.as_bytes()
+    );
+}
+
+#[test]
+fn register_slow_path_takes_what_serde_refuses() {
+    // Duplicate keys (last wins), NaN in an unknown field, a UTF-8 BOM: all fine in Python.
+    let r = register(
+        JSON,
+        br#"{"email":"x","email":"a@b.co","password":"p","n":NaN}"#,
+    )
+    .unwrap();
+    assert_eq!(r.email, "a@b.co");
+    assert!(register(
+        JSON,
+        b"\xEF\xBB\xBF{\"email\":\"a@b.co\",\"password\":\"p\"}"
+    )
+    .is_ok());
+}
+
+#[test]
+fn secrets_are_never_echoed() {
+    let out = body422(register(JSON, br#"{"password":"hunter2"}"#));
+    assert!(!out.contains("hunter2"), "{out}");
+    let out = body422(register(
+        JSON,
+        br#"{"email":"a@b.co","password":["hunter2"]}"#,
+    ));
+    assert!(!out.contains("hunter2"), "{out}");
+    let out = body422(refresh(JSON, br#"{"refresh_token":{"t":"hunter2"}}"#));
+    assert!(!out.contains("hunter2"), "{out}");
+}
+
+#[test]
+fn huge_integers_and_nonfinite_floats() {
+    let big = format!("{{\"email\":{}}}", "9".repeat(4301));
+    assert!(matches!(
+        register(JSON, big.as_bytes()),
+        Err(Rejection::BadRequest(_))
+    ));
+    let out = body422(register(JSON, br#"{"email":1e400,"password":"p"}"#));
+    assert!(out.contains(r#""input":null"#), "{out}");
+}
+
+#[test]
+fn json_errors_report_code_point_positions() {
+    let out = body422(register(JSON, "{\"é\": x}".as_bytes()));
+    assert!(out.contains(r#""loc":["body",6]"#), "{out}");
+}
+
+#[test]
+fn login_takes_last_repeated_value_and_keeps_scope() {
+    let l = login(
+        FORM,
+        b"username=a&username=b%20c&password=p+q&scope=x+y&grant_type=password",
+    )
+    .unwrap();
+    assert_eq!(
+        (l.username.as_str(), l.password.as_str(), l.scope.as_str()),
+        ("b c", "p q", "x y")
+    );
+    assert_eq!(
+        &l.to_upstream_body()[..],
+        b"grant_type=password&username=b+c&password=p+q&scope=x+y".as_slice()
+    );
+    assert!(!format!("{l:?}").contains("p q"));
+}
+
+#[test]
+fn login_multipart_and_missing_boundary() {
+    let body = b"--X\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\r\n--X--\r\n";
+    let l = login(Some(b"multipart/form-data; boundary=X"), body).unwrap();
+    assert_eq!((l.username.as_str(), l.password.as_str()), ("u", "p"));
+    assert_eq!(
+        login(Some(b"multipart/form-data"), body).map(drop),
+        Err(Rejection::BadRequest(
+            r#"{"detail":"Missing boundary in multipart."}"#.into()
+        ))
+    );
+}
+
+#[test]
+fn bearer_follows_http_bearer() {
+    assert_eq!(bearer_token(Some(b"Bearer abc")), Some("abc"));
+    assert_eq!(bearer_token(Some(b"bEaReR   abc  ")), Some("abc"));
+    assert_eq!(bearer_token(Some(b"Bearer ")), None);
+    assert_eq!(bearer_token(Some(b"Bearer")), None);
+    assert_eq!(bearer_token(Some(b"Basic abc")), None);
+    assert_eq!(bearer_token(None), None);
+}
+
+#[test]
+fn debug_redacts_secrets() {
+    let r = Refresh {
+        refresh_token: "tok".into(),
+    };
+    assert!(!format!("{r:?}").contains("s3cr3t"));
+    let reg = Register {
+        email: "a@b.co".into(),
+        password: "pw-secret".into(),
+    };
+    assert!(!format!("{reg:?}").contains("pw-secret"));
+}

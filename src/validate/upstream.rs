@@ -1,0 +1,65 @@
+//! Serialises validated input for the central auth service, and small Python text helpers
+//! shared by the validators.
+
+use super::echo;
+
+/// A flat JSON object of string fields, compact, non-ASCII kept as UTF-8.
+pub fn json_object(fields: &[(&str, &str)]) -> bytes::Bytes {
+    let mut out = String::with_capacity(
+        16 + fields
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>(),
+    );
+    out.push('{');
+    for (n, (k, v)) in fields.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        echo::string(&mut out, k);
+        out.push(':');
+        echo::string(&mut out, v);
+    }
+    out.push('}');
+    out.into()
+}
+
+/// `application/x-www-form-urlencoded` as Python's `urlencode` (`quote_plus`) writes it;
+/// `None` fields are left out.
+pub fn urlencoded(fields: &[(&str, Option<&str>)]) -> bytes::Bytes {
+    let mut out = Vec::with_capacity(128);
+    for (k, v) in fields {
+        let Some(v) = v else { continue };
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        quote_plus(&mut out, k);
+        out.push(b'=');
+        quote_plus(&mut out, v);
+    }
+    out.into()
+}
+
+fn quote_plus(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b),
+            b' ' => out.push(b'+'),
+            _ => out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+    }
+}
+
+/// Python's `str.isspace()` for the characters Starlette can put in a header string (latin-1).
+pub fn is_python_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{1C}'..='\u{1F}' | ' ' | '\u{85}' | '\u{A0}'
+    )
+}
+
+/// A header value as Starlette sees it: each byte one latin-1 character.
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}

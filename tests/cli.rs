@@ -1,0 +1,443 @@
+//! The `auth-proxy` binary as an operator meets it: `--help`, invalid configuration, the `listening on` line, signals.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_auth-proxy");
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A loopback `AUTH_URL` where nothing listens: the binary never reaches off this machine.
+fn local_auth_url() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The binary with a clean environment plus `env`, so the caller's variables cannot leak in.
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits for `child` to exit, at most `limit`; kills it (and fails) if it does not.
+fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("auth-proxy did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary to completion, bounded by [`WAIT`].
+fn run(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut child = command(args, env).spawn().expect("start auth-proxy");
+    let status = wait_exit(&mut child, WAIT);
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Finished {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A file in the temp directory, unique to this test process and `name`.
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("auth-proxy-cli-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn help_lists_every_flag_with_its_env_var_and_default() {
+    let out = run(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = out.stdout;
+    // (flag, env var, default as written in `--help`; None where the contract has no default)
+    let flags: [(&str, Option<&str>, &[&str]); 14] = [
+        ("--listen", Some("LISTEN_ADDR"), &["127.0.0.1:8000"]),
+        (
+            "--auth-url",
+            Some("AUTH_URL"),
+            &["https://auth-central-challange.vercel.app"],
+        ),
+        ("--upstream-ca", Some("AUTH_CA_FILE"), &[]),
+        ("--dev", None, &[]),
+        ("--connect-timeout", Some("CONNECT_TIMEOUT"), &["3s"]),
+        ("--upstream-timeout", Some("UPSTREAM_TIMEOUT"), &["10s"]),
+        (
+            "--client-header-timeout",
+            Some("CLIENT_HEADER_TIMEOUT"),
+            &["10s"],
+        ),
+        ("--shutdown-delay", Some("SHUTDOWN_DELAY"), &["0s"]),
+        ("--shutdown-grace", Some("SHUTDOWN_GRACE"), &["30s"]),
+        (
+            "--max-body-bytes",
+            Some("MAX_BODY_BYTES"),
+            &["64KiB", "65536"],
+        ),
+        ("--max-connections", Some("MAX_CONNECTIONS"), &["25000"]),
+        ("--pool-idle-timeout", Some("POOL_IDLE_TIMEOUT"), &["4s"]),
+        ("--trusted-proxies", Some("TRUSTED_PROXIES"), &[]),
+        ("--help", None, &[]),
+    ];
+    for (flag, env, defaults) in flags {
+        let entry = help_entry(&help, flag)
+            .unwrap_or_else(|| panic!("--help does not document {flag}:\n{help}"));
+        if let Some(env) = env {
+            assert!(entry.contains(&format!("env: {env}")), "{flag}: {entry}");
+        }
+        if !defaults.is_empty() {
+            assert!(
+                defaults
+                    .iter()
+                    .any(|d| entry.contains(&format!("[default: {d}]"))),
+                "{flag} default {defaults:?}: {entry}"
+            );
+        }
+    }
+}
+
+/// The text of `flag`'s entry in `--help`: its line and the indented lines below it.
+fn help_entry(help: &str, flag: &str) -> Option<String> {
+    let mut lines = help.lines().skip_while(|line| {
+        let line = line.trim_start();
+        !(line.starts_with(&format!("{flag} "))
+            || line == flag
+            || line.contains(&format!(", {flag}")))
+    });
+    let first = lines.next()?;
+    let mut entry = first.to_owned();
+    for line in lines {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('-') {
+            break;
+        }
+        entry.push(' ');
+        entry.push_str(trimmed);
+    }
+    Some(entry)
+}
+
+/// Exit status 2, exactly one stderr line naming one of `names`, and nothing bound.
+fn assert_config_error(args: &[&str], env: &[(&str, &str)], names: &[&str]) {
+    let out = run(args, env);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?} {env:?}: status; stderr {:?}",
+        out.stderr
+    );
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?} {env:?}: one stderr line, got {lines:?}"
+    );
+    assert!(
+        names.iter().any(|name| lines[0].contains(name)),
+        "{args:?} {env:?}: {:?} names none of {names:?}",
+        lines[0]
+    );
+    assert!(!out.stderr.contains("listening on"), "nothing is bound");
+}
+
+#[test]
+fn invalid_flag_values_exit_2_with_one_line_naming_the_flag() {
+    let auth = local_auth_url();
+    let base = ["--listen", "127.0.0.1:0", "--auth-url", auth.as_str()];
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    let cases: [(&[&str], &str); 7] = [
+        (&["--connect-timeout", "5"], "--connect-timeout"),
+        (&["--shutdown-grace", "30"], "--shutdown-grace"),
+        (&["--max-connections", "0"], "--max-connections"),
+        (&["--max-body-bytes", "lots"], "--max-body-bytes"),
+        (&["--trusted-proxies", "not-a-cidr"], "--trusted-proxies"),
+        (&["--no-such-flag"], "--no-such-flag"),
+        (&["--upstream-ca", "/nonexistent/ca.pem"], "--upstream-ca"),
+    ];
+    for (extra, name) in cases {
+        assert_config_error(&with(extra), &[], &[name]);
+    }
+    assert_config_error(
+        &["--listen", "127.0.0.1:0", "--auth-url", "ftp://127.0.0.1/"],
+        &[],
+        &["--auth-url"],
+    );
+}
+
+#[test]
+fn invalid_env_values_exit_2_with_one_line_naming_the_variable() {
+    let auth = local_auth_url();
+    let base = [("LISTEN_ADDR", "127.0.0.1:0"), ("AUTH_URL", auth.as_str())];
+    let cases: [(&str, &str, &[&str]); 4] = [
+        (
+            "UPSTREAM_TIMEOUT",
+            "10",
+            &["UPSTREAM_TIMEOUT", "--upstream-timeout"],
+        ),
+        (
+            "AUTH_CA_FILE",
+            "/nonexistent/ca.pem",
+            &["AUTH_CA_FILE", "--upstream-ca"],
+        ),
+        (
+            "TRUSTED_PROXIES",
+            "10.0.0.0/33",
+            &["TRUSTED_PROXIES", "--trusted-proxies"],
+        ),
+        (
+            "MAX_CONNECTIONS",
+            "many",
+            &["MAX_CONNECTIONS", "--max-connections"],
+        ),
+    ];
+    for (var, value, names) in cases {
+        let mut env = base.to_vec();
+        env.push((var, value));
+        assert_config_error(&[], &env, names);
+    }
+    assert_config_error(
+        &[],
+        &[
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("AUTH_URL", "localhost:8000"),
+        ],
+        &["AUTH_URL", "--auth-url"],
+    );
+}
+
+#[test]
+fn upstream_ca_file_without_a_certificate_exits_2() {
+    let auth = local_auth_url();
+    let empty = temp_file("no-cert.pem", "this file holds no certificate\n");
+    let path = empty.to_str().unwrap();
+    assert_config_error(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-url",
+            &auth,
+            "--upstream-ca",
+            path,
+        ],
+        &[],
+        &["--upstream-ca", "AUTH_CA_FILE"],
+    );
+    std::fs::remove_file(empty).unwrap();
+}
+
+#[test]
+fn listen_address_in_use_exits_2_naming_listen() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let auth = local_auth_url();
+    assert_config_error(
+        &["--listen", &addr, "--auth-url", &auth],
+        &[],
+        &["--listen", "LISTEN_ADDR"],
+    );
+}
+
+/// A running binary whose stderr is read line by line on a thread.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = command(args, env).spawn().expect("start auth-proxy");
+        let stderr = child.stderr.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for the `listening on http://IP:PORT` line and returns the address.
+    fn listening(&mut self) -> SocketAddr {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no `listening on` line; stderr so far {:?}", self.seen)
+            });
+            self.seen.push(line.clone());
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                let addr = rest.split_whitespace().next().unwrap();
+                return addr.parse().expect("IP:PORT after `listening on http://`");
+            }
+        }
+    }
+
+    /// Sends `signal` (by name, e.g. `TERM`) with the `kill` command.
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for exit; returns the status and every stderr line.
+    fn finish(mut self) -> (ExitStatus, Vec<String>) {
+        let status = wait_exit(&mut self.child, WAIT);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
+            self.seen.push(line);
+        }
+        (status, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` over a fresh connection; returns the raw response.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn assert_serves_healthz(addr: SocketAddr) {
+    let response = http_get(addr, "/healthz");
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+}
+
+#[test]
+fn listen_on_port_0_prints_one_listening_line_serves_and_exits_0_on_sigterm() {
+    let auth = local_auth_url();
+    let mut proxy = Running::start(&["--listen", "127.0.0.1:0", "--auth-url", &auth], &[]);
+    let addr = proxy.listening();
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    assert_serves_healthz(addr);
+
+    proxy.signal("TERM");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+    let listening = stderr.iter().filter(|l| l.contains("listening on")).count();
+    assert_eq!(listening, 1, "exactly one `listening on` line: {stderr:?}");
+}
+
+#[test]
+fn env_vars_configure_the_binary_and_sigint_exits_0() {
+    let auth = local_auth_url();
+    let mut proxy = Running::start(&[], &[("LISTEN_ADDR", "127.0.0.1:0"), ("AUTH_URL", &auth)]);
+    let addr = proxy.listening();
+    assert_serves_healthz(addr);
+
+    proxy.signal("INT");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+}
+
+#[test]
+fn a_flag_beats_its_env_var() {
+    let auth = local_auth_url();
+    // The env values are invalid; the flags that override them are not, so the binary starts.
+    let mut proxy = Running::start(
+        &["--listen", "127.0.0.1:0", "--connect-timeout", "1s"],
+        &[
+            ("LISTEN_ADDR", "not an address"),
+            ("CONNECT_TIMEOUT", "5"),
+            ("AUTH_URL", &auth),
+        ],
+    );
+    let addr = proxy.listening();
+    assert_serves_healthz(addr);
+    proxy.signal("TERM");
+    assert_eq!(proxy.finish().0.code(), Some(0));
+}
+
+#[test]
+fn dev_flag_serves_through_an_in_process_dev_auth_service() {
+    let mut proxy = Running::start(&["--dev", "--listen", "127.0.0.1:0"], &[]);
+    let addr = proxy.listening();
+    assert_serves_healthz(addr);
+    // The central service is the in-process one on loopback, so the proxy is ready.
+    let ready = http_get(addr, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200 "), "{ready}");
+
+    proxy.signal("TERM");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+    let dev: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.contains("dev auth service at http://127.0.0.1:"))
+        .collect();
+    assert_eq!(dev.len(), 1, "one `dev auth service at` line: {stderr:?}");
+    let listening = stderr.iter().filter(|l| l.contains("listening on")).count();
+    assert_eq!(listening, 1, "exactly one `listening on` line: {stderr:?}");
+}

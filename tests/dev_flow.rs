@@ -1,0 +1,225 @@
+//! The built binary with `--dev`, end to end: the whole register → login → protected → refresh
+//! flow through the proxy to the embedded auth service, and a log that never holds a secret.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::{get, post_form, post_json, Received, WithHeader, H1};
+
+const PASSWORD: &str = "pw-Secret-7f3a";
+const CLIENT_SECRET: &str = "cs-Secret-91bd";
+const COOKIE: &str = "sid=cookie-Secret-55e0";
+
+/// `auth-proxy --dev` with stderr captured line by line.
+struct DevProxy {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    addr: SocketAddr,
+}
+
+impl DevProxy {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auth-proxy"))
+            .args(["--dev", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "trace")
+            .env("LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start auth-proxy --dev");
+        let stderr = child.stderr.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let addr = loop {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("a `listening on` line");
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                break rest.trim().parse().expect("IP:PORT");
+            }
+        };
+        DevProxy { child, lines, addr }
+    }
+
+    /// SIGTERM, then every remaining stderr line; asserts a clean exit.
+    fn stop(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "auth-proxy did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(exit.success(), "exit status {exit:?}");
+        self.lines.try_iter().collect()
+    }
+}
+
+impl Drop for DevProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(got: &Received, field: &str) -> String {
+    let body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {}", got.text()))
+        .to_owned()
+}
+
+fn login_form(password: &str) -> String {
+    format!("grant_type=password&username=Ada%40example.com&password={password}&client_id=cli&client_secret={CLIENT_SECRET}")
+}
+
+#[tokio::test]
+async fn dev_flow_works_end_to_end_and_the_log_holds_no_secret() {
+    let proxy = DevProxy::start(&[]);
+    let mut c = H1::connect(proxy.addr).await;
+    let register =
+        format!(r#"{{"email":"Ada@Example.COM","password":"{PASSWORD}","is_admin":true}}"#);
+
+    c.send(post_json("/register", &register))
+        .await
+        .assert_json(200, r#"{"message":"User registered successfully"}"#);
+    c.send(post_json("/register", &register))
+        .await
+        .assert_json(400, r#"{"detail":"User already exists"}"#);
+    c.send(post_form("/login", &login_form("wrong")))
+        .await
+        .assert_json(401, r#"{"detail":"Invalid credentials"}"#);
+    let tokens = c.send(post_form("/login", &login_form(PASSWORD))).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    let (access, refresh) = (
+        token(&tokens, "access_token"),
+        token(&tokens, "refresh_token"),
+    );
+    assert_eq!(token(&tokens, "token_type"), "bearer");
+
+    let bearer = |t: &str| {
+        get("/protected")
+            .with("authorization", &format!("Bearer {t}"))
+            .with("cookie", COOKIE)
+    };
+    c.send(bearer(&access))
+        .await
+        .assert_json(200, r#"{"message":"Access granted to Ada@example.com"}"#);
+    c.send(bearer(&refresh))
+        .await
+        .assert_json(401, r#"{"detail":"Invalid token"}"#);
+    let renewed = c
+        .send(post_json(
+            "/refresh",
+            &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+        ))
+        .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text());
+    let new_access = token(&renewed, "access_token");
+    c.send(bearer(&new_access))
+        .await
+        .assert_json(200, r#"{"message":"Access granted to Ada@example.com"}"#);
+    c.send(post_json(
+        "/refresh",
+        &format!(r#"{{"refresh_token":"{access}"}}"#),
+    ))
+    .await
+    .assert_json(401, r#"{"detail":"Invalid refresh token"}"#);
+    drop(c);
+
+    let log = proxy.stop();
+    let access_lines: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["target"] == "access")
+        .collect();
+    assert_eq!(
+        access_lines.len(),
+        9,
+        "one access line per request: {log:#?}"
+    );
+    for event in &access_lines {
+        for field in [
+            "method",
+            "route",
+            "status",
+            "duration_us",
+            "request_id",
+            "peer",
+        ] {
+            assert!(!event[field].is_null(), "{field} missing in {event}");
+        }
+    }
+    assert_eq!(access_lines[3]["upstream_status"], 200);
+    let secrets = [
+        PASSWORD,
+        CLIENT_SECRET,
+        COOKIE,
+        "cookie-Secret",
+        &access,
+        &refresh,
+        &new_access,
+    ];
+    for line in &log {
+        for secret in secrets {
+            assert!(!line.contains(secret), "a secret reached the log: {line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_access_tokens_are_refused_and_refresh_still_works() {
+    let proxy = DevProxy::start(&["--access-ttl", "0s"]);
+    let mut c = H1::connect(proxy.addr).await;
+    c.send(post_json(
+        "/register",
+        r#"{"email":"bo@example.com","password":"pw"}"#,
+    ))
+    .await
+    .assert_json(200, r#"{"message":"User registered successfully"}"#);
+    let tokens = c
+        .send(post_form("/login", "username=bo%40example.com&password=pw"))
+        .await;
+    let expired = token(&tokens, "access_token");
+    c.send(get("/protected").with("authorization", &format!("Bearer {expired}")))
+        .await
+        .assert_json(401, r#"{"detail":"Token expired"}"#);
+    let renewed = c
+        .send(post_json(
+            "/refresh",
+            &format!(
+                r#"{{"refresh_token":"{}"}}"#,
+                token(&tokens, "refresh_token")
+            ),
+        ))
+        .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text());
+    proxy.stop();
+}

@@ -1,0 +1,556 @@
+//! A scriptable central auth service that records what it received.
+//!
+//! HTTP/1 is parsed and written by hand (httparse) so that the mock can misbehave exactly: close
+//! a keep-alive connection without `Connection: close`, stall before the head, stream with pauses,
+//! answer nothing, or reset. `BlackHole` is a loopback port whose connects never complete.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::tls::TestCa;
+use super::{within, WAIT};
+
+/// A canned answer: status, headers in order (repeats allowed), body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// `status` with `Content-Type: application/json` and `body`.
+    pub fn json(status: u16, body: &str) -> Self {
+        Reply::new(status)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// One request as the mock received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    /// The single value of `name`, failing the test if it is repeated or not UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self.headers.get_all(name).iter();
+        let first = values.next()?;
+        assert!(values.next().is_none(), "{name} sent more than once");
+        Some(first.to_str().expect("header value is text"))
+    }
+
+    pub fn body_json(&self) -> serde_json::Value {
+        super::json(&self.body)
+    }
+}
+
+/// The deterministic bytes of a streamed body of `len` bytes.
+pub fn pattern(len: usize) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+    (0..len).map(|i| ALPHABET[i % ALPHABET.len()]).collect()
+}
+
+#[derive(Debug, Clone)]
+enum Behaviour {
+    Answer(Reply),
+    Stream {
+        head: Reply,
+        total: usize,
+        chunk: usize,
+        pause: Duration,
+        hold_after_first: bool,
+    },
+    /// Reads requests, never answers.
+    Silent,
+    /// Reads the request, then resets the connection.
+    Reset,
+    /// Reads the request, writes these bytes as they are, then closes.
+    Raw(Bytes),
+}
+
+struct Plan {
+    behaviour: Behaviour,
+    delay_head: Duration,
+    close_after_answer: bool,
+    idle_close: Option<Duration>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: Mutex<Vec<Recorded>>,
+    connections: AtomicUsize,
+    release: Notify,
+}
+
+/// Builds a [`MockUpstream`]; by default it answers `200 {"ok":true}`.
+pub struct MockBuilder {
+    plan: Plan,
+}
+
+impl MockBuilder {
+    pub fn reply(mut self, reply: Reply) -> Self {
+        self.plan.behaviour = Behaviour::Answer(reply);
+        self
+    }
+
+    /// Answers 200 with a `total`-byte [`pattern`] body written `chunk` bytes at a time, `pause` apart.
+    pub fn stream(mut self, total: usize, chunk: usize, pause: Duration) -> Self {
+        self.plan.behaviour = Behaviour::Stream {
+            head: Reply::new(200).header("content-type", "application/octet-stream"),
+            total,
+            chunk,
+            pause,
+            hold_after_first: false,
+        };
+        self
+    }
+
+    /// After the first chunk of a [`stream`](Self::stream), waits for [`MockUpstream::release`].
+    pub fn hold_after_first_chunk(mut self) -> Self {
+        match &mut self.plan.behaviour {
+            Behaviour::Stream {
+                hold_after_first, ..
+            } => *hold_after_first = true,
+            _ => panic!("hold_after_first_chunk needs stream()"),
+        }
+        self
+    }
+
+    pub fn silent(mut self) -> Self {
+        self.plan.behaviour = Behaviour::Silent;
+        self
+    }
+
+    /// Answers every request with `bytes` as they are (e.g. not HTTP at all), then closes.
+    pub fn raw_answer(mut self, bytes: &'static [u8]) -> Self {
+        self.plan.behaviour = Behaviour::Raw(Bytes::from_static(bytes));
+        self
+    }
+
+    pub fn reset(mut self) -> Self {
+        self.plan.behaviour = Behaviour::Reset;
+        self
+    }
+
+    /// Waits this long after reading a request before writing the response head.
+    pub fn delay_head(mut self, delay: Duration) -> Self {
+        self.plan.delay_head = delay;
+        self
+    }
+
+    /// Closes every connection right after answering, without announcing it (`Connection: close`).
+    pub fn close_after_answer(mut self) -> Self {
+        self.plan.close_after_answer = true;
+        self
+    }
+
+    /// Closes a keep-alive connection that stays idle for `idle` after an answer — a server's
+    /// keep-alive timeout, racing with the next request the proxy sends on it.
+    pub fn close_when_idle_for(mut self, idle: Duration) -> Self {
+        self.plan.idle_close = Some(idle);
+        self
+    }
+
+    /// Serves https with `ca`'s leaf certificate for `localhost`/`127.0.0.1`.
+    pub fn tls(mut self, ca: &TestCa) -> Self {
+        self.plan.tls = Some(ca.server.clone());
+        self
+    }
+
+    pub async fn start(self) -> MockUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock upstream");
+        let addr = listener.local_addr().expect("local addr");
+        let scheme = if self.plan.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let shared = Arc::new(Shared::default());
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), Arc::new(self.plan)));
+        MockUpstream {
+            addr,
+            scheme,
+            shared,
+            task,
+        }
+    }
+}
+
+/// A running mock central service on `127.0.0.1:0`; stops when dropped.
+pub struct MockUpstream {
+    pub addr: SocketAddr,
+    scheme: &'static str,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl MockUpstream {
+    pub fn builder() -> MockBuilder {
+        MockBuilder {
+            plan: Plan {
+                behaviour: Behaviour::Answer(Reply::json(200, r#"{"ok":true}"#)),
+                delay_head: Duration::ZERO,
+                close_after_answer: false,
+                idle_close: None,
+                tls: None,
+            },
+        }
+    }
+
+    /// A mock that answers every request `200 {"ok":true}`.
+    pub async fn start_default() -> Self {
+        Self::builder().start().await
+    }
+
+    /// A mock that answers every request with `reply`.
+    pub async fn replying(reply: Reply) -> Self {
+        Self::builder().reply(reply).start().await
+    }
+
+    /// The base URL to use as `AUTH_URL`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().expect("requests lock").clone()
+    }
+
+    /// The one request received, failing the test if there were more or none.
+    pub fn only_request(&self) -> Recorded {
+        let requests = self.requests();
+        assert_eq!(requests.len(), 1, "expected exactly one upstream request");
+        requests.into_iter().next().expect("one request")
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Lets a stream held by `hold_after_first_chunk` continue.
+    pub fn release(&self) {
+        self.shared.release.notify_one();
+    }
+
+    /// Waits until at least `n` requests have arrived.
+    pub async fn wait_for_requests(&self, n: usize) {
+        within(WAIT, "mock receiving requests", async {
+            while self.requests().len() < n {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, plan: Arc<Plan>) {
+    // Owned here so that aborting this task drops (and aborts) every connection.
+    let mut connections = JoinSet::new();
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let (shared, plan) = (shared.clone(), plan.clone());
+        connections.spawn(async move {
+            match &plan.tls {
+                None => {
+                    let mut tcp = tcp;
+                    if serve(&mut tcp, &shared, &plan).await == Outcome::Reset {
+                        reset(&tcp);
+                    }
+                }
+                Some(config) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if serve(&mut tls, &shared, &plan).await == Outcome::Reset {
+                        reset(tls.get_ref().0);
+                    }
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+fn reset(tcp: &TcpStream) {
+    // SO_LINGER 0: the close that follows sends RST instead of FIN.
+    let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+}
+
+#[derive(PartialEq, Eq)]
+enum Outcome {
+    Closed,
+    Reset,
+}
+
+async fn serve<S>(io: &mut S, shared: &Shared, plan: &Plan) -> Outcome
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    loop {
+        let Some(request) = read_request(io, &mut buf).await else {
+            return Outcome::Closed;
+        };
+        let is_head = request.method == "HEAD";
+        shared.requests.lock().expect("requests lock").push(request);
+        match &plan.behaviour {
+            Behaviour::Silent => {
+                let mut sink = [0u8; 1024];
+                while matches!(io.read(&mut sink).await, Ok(n) if n > 0) {}
+                return Outcome::Closed;
+            }
+            Behaviour::Reset => return Outcome::Reset,
+            Behaviour::Raw(bytes) => {
+                let _ = io.write_all(bytes).await;
+                let _ = io.shutdown().await;
+                return Outcome::Closed;
+            }
+            Behaviour::Answer(reply) => {
+                tokio::time::sleep(plan.delay_head).await;
+                let mut bytes = response_head(reply, reply.body.len());
+                if !is_head {
+                    bytes.extend_from_slice(&reply.body);
+                }
+                if io.write_all(&bytes).await.is_err() {
+                    return Outcome::Closed;
+                }
+            }
+            Behaviour::Stream {
+                head,
+                total,
+                chunk,
+                pause,
+                hold_after_first,
+            } => {
+                tokio::time::sleep(plan.delay_head).await;
+                if io.write_all(&response_head(head, *total)).await.is_err() {
+                    return Outcome::Closed;
+                }
+                if !is_head {
+                    let body = pattern(*total);
+                    for (i, piece) in body.chunks(*chunk).enumerate() {
+                        if i == 1 && *hold_after_first {
+                            shared.release.notified().await;
+                        } else if i > 0 {
+                            tokio::time::sleep(*pause).await;
+                        }
+                        if io.write_all(piece).await.is_err() || io.flush().await.is_err() {
+                            return Outcome::Closed;
+                        }
+                    }
+                }
+            }
+        }
+        if io.flush().await.is_err() {
+            return Outcome::Closed;
+        }
+        if plan.close_after_answer {
+            let _ = io.shutdown().await;
+            return Outcome::Closed;
+        }
+        if let Some(idle) = plan.idle_close {
+            if buf.is_empty() {
+                buf.reserve(16 * 1024);
+                // `read_buf` is cancel-safe: bytes that arrive after the timeout stay unread,
+                // and closing with them unread resets the connection, as a real server does.
+                match tokio::time::timeout(idle, io.read_buf(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => {
+                        let _ = io.shutdown().await;
+                        return Outcome::Closed;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn response_head(reply: &Reply, content_length: usize) -> Vec<u8> {
+    let reason = StatusCode::from_u16(reply.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Status");
+    let mut head = format!("HTTP/1.1 {} {reason}\r\n", reply.status);
+    for (name, value) in &reply.headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    let _ = write!(head, "content-length: {content_length}\r\n\r\n");
+    head.into_bytes()
+}
+
+/// Reads one request (head and body, Content-Length or chunked) from `io`; `None` at EOF or on garbage.
+async fn read_request<S>(io: &mut S, buf: &mut Vec<u8>) -> Option<Recorded>
+where
+    S: AsyncRead + Unpin,
+{
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut slots);
+        match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                let method = parsed.method?.to_owned();
+                let path = parsed.path?.to_owned();
+                let mut headers = HeaderMap::new();
+                for h in parsed.headers.iter() {
+                    headers.append(
+                        HeaderName::from_bytes(h.name.as_bytes()).ok()?,
+                        HeaderValue::from_bytes(h.value).ok()?,
+                    );
+                }
+                buf.drain(..head_len);
+                let body = read_body(io, buf, &headers).await?;
+                return Some(Recorded {
+                    method,
+                    path,
+                    headers,
+                    body,
+                });
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(_) => return None,
+        }
+        if read_more(io, buf).await == 0 {
+            return None;
+        }
+    }
+}
+
+async fn read_body<S>(io: &mut S, buf: &mut Vec<u8>, headers: &HeaderMap) -> Option<Bytes>
+where
+    S: AsyncRead + Unpin,
+{
+    let chunked = headers
+        .get(http::header::TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    if !chunked {
+        let len: usize = headers
+            .get(http::header::CONTENT_LENGTH)
+            .map_or(Some(0), |v| v.to_str().ok()?.parse().ok())?;
+        while buf.len() < len {
+            if read_more(io, buf).await == 0 {
+                return None;
+            }
+        }
+        return Some(Bytes::from(buf.drain(..len).collect::<Vec<_>>()));
+    }
+    let mut body = Vec::new();
+    loop {
+        if let Ok(httparse::Status::Complete((consumed, size))) = httparse::parse_chunk_size(buf) {
+            let size = usize::try_from(size).ok()?;
+            if size == 0 {
+                // No trailers from the proxy: the last chunk ends with an empty line.
+                while buf.len() < consumed + 2 {
+                    if read_more(io, buf).await == 0 {
+                        return None;
+                    }
+                }
+                buf.drain(..consumed + 2);
+                return Some(Bytes::from(body));
+            }
+            if buf.len() >= consumed + size + 2 {
+                body.extend_from_slice(&buf[consumed..consumed + size]);
+                buf.drain(..consumed + size + 2);
+                continue;
+            }
+        }
+        if read_more(io, buf).await == 0 {
+            return None;
+        }
+    }
+}
+
+async fn read_more<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> usize {
+    buf.reserve(16 * 1024);
+    io.read_buf(buf).await.unwrap_or(0)
+}
+
+/// A loopback port whose listen backlog is full: a connect to it never completes.
+///
+/// Linux drops a SYN while the accept queue is full, so the client keeps retransmitting and its
+/// connect hangs — the same as a firewalled host, without sending a packet off this machine.
+pub struct BlackHole {
+    pub addr: SocketAddr,
+    _listener: socket2::Socket,
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+impl BlackHole {
+    pub fn new() -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&any.into()).expect("bind");
+        socket.listen(0).expect("listen");
+        let addr = socket
+            .local_addr()
+            .expect("local addr")
+            .as_socket()
+            .expect("inet");
+        let mut fillers = Vec::new();
+        for _ in 0..16 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                Ok(stream) => fillers.push(stream),
+                Err(_) => {
+                    return BlackHole {
+                        addr,
+                        _listener: socket,
+                        _fillers: fillers,
+                    }
+                }
+            }
+        }
+        panic!("the listen backlog never filled up");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}

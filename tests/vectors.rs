@@ -1,0 +1,146 @@
+//! Every golden vector of `../shared/vectors/` against the proxy over a real socket: status,
+//! headers and body bytes as FastAPI sent them (secrets redacted), and nothing forwarded for
+//! rejected input; valid emails reach the central service normalised as Pydantic does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::Value;
+use support::{request, spawn_proxy, MockUpstream};
+
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors");
+
+/// The vectors rendered to exact bytes by `tests/vectors/render.py` (see its doc).
+fn rendered_error_vectors() -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/render.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(format!("{VECTORS}/fastapi-errors.jsonl"))
+        .output()
+        .expect("python3 runs the vector renderer");
+    assert!(
+        output.status.success(),
+        "render.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("rendered vector"))
+        .collect()
+}
+
+fn vector_lines(file: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(format!("{VECTORS}/{file}")).expect("vector file beside the repo");
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("vector line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_fastapi_error_vector_is_answered_byte_exact_and_nothing_is_forwarded() {
+    let vectors = rendered_error_vectors();
+    assert_eq!(
+        vectors.len(),
+        vector_lines("fastapi-errors.jsonl").len(),
+        "every line rendered"
+    );
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+    for vector in &vectors {
+        let case = vector["case"].as_str().unwrap();
+        let content_type = vector["headers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.as_str().unwrap());
+        let mut req = request(
+            vector["method"].as_str().unwrap(),
+            vector["path"].as_str().unwrap(),
+            content_type,
+            vector["body"].as_str().unwrap(),
+        );
+        for (name, value) in vector["headers"].as_object().unwrap() {
+            if !name.eq_ignore_ascii_case("content-type") {
+                req.headers_mut().append(
+                    http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(value.as_str().unwrap()).unwrap(),
+                );
+            }
+        }
+        let got = client.send(req).await;
+        assert_eq!(
+            u64::from(got.status.as_u16()),
+            vector["status"].as_u64().unwrap(),
+            "{case}: status"
+        );
+        assert_eq!(
+            got.text(),
+            vector["expect_body"].as_str().unwrap(),
+            "{case}: body bytes"
+        );
+        for (name, value) in vector["expect_headers"].as_object().unwrap() {
+            assert_eq!(
+                got.header(name),
+                Some(value.as_str().unwrap()),
+                "{case}: header {name}"
+            );
+        }
+        assert!(got.header("x-request-id").is_some(), "{case}: x-request-id");
+        assert!(
+            mock.requests().is_empty(),
+            "{case}: rejected input was forwarded"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_email_vector_is_accepted_normalised_or_rejected_with_its_message() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+    let emails = vector_lines("emails.jsonl");
+    assert!(!emails.is_empty());
+    for (n, vector) in emails.iter().enumerate() {
+        let input = vector["input"].as_str().unwrap();
+        let body = serde_json::json!({"email": input, "password": "pw"}).to_string();
+        let got = client
+            .send(request(
+                "POST",
+                "/register",
+                Some("application/json"),
+                &body,
+            ))
+            .await;
+        if vector["valid"].as_bool().unwrap() {
+            assert_eq!(got.status.as_u16(), 200, "{input:?}: {}", got.text());
+            let forwarded = mock.requests().pop().expect("forwarded").body_json();
+            assert_eq!(
+                forwarded,
+                serde_json::json!({"email": vector["normalized"], "password": "pw"}),
+                "{input:?}"
+            );
+        } else {
+            let msg = vector["msg"].as_str().unwrap();
+            let reason = msg
+                .strip_prefix("value is not a valid email address: ")
+                .unwrap();
+            let expected = serde_json::json!({"detail": [{
+                "type": "value_error", "loc": ["body", "email"], "msg": msg, "input": input,
+                "ctx": {"reason": reason},
+            }]});
+            got.assert_json(422, &expected.to_string());
+        }
+        let forwarded_so_far = emails[..=n].iter().filter(|v| v["valid"] == true).count();
+        assert_eq!(
+            mock.requests().len(),
+            forwarded_so_far,
+            "{input:?}: only valid emails are forwarded"
+        );
+    }
+}
