@@ -111,8 +111,9 @@ fn bench_headers(c: &mut Criterion) {
     let id = HeaderValue::from_static("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
     let bearer = HeaderValue::from_static("Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig");
     let client_host = incoming.get(header::HOST).cloned();
+    let peer_ip = headers::peer_ip_value(SocketAddr::from((Ipv4Addr::new(10, 1, 2, 3), 54321)));
     let origin = Origin {
-        peer: SocketAddr::from((Ipv4Addr::new(10, 1, 2, 3), 54321)),
+        peer_ip: &peer_ip,
         trusted: false,
         scheme: "http",
         host: client_host.as_ref(),
