@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Turns bench/out/results.txt (written by bench/run.sh) into BENCHMARKS.md on stdout.
+
+It computes only medians over repeats and ratios to nginx; every input number was measured by
+run.sh on this machine. Usage: report.py RESULTS BIN COMMAND
+"""
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+SCENARIOS = [
+    ("protected_c64", "GET /protected, 64 connections"),
+    ("protected_c256", "GET /protected, 256 connections"),
+    ("login_c64", "POST /login (urlencoded form), 64 connections"),
+    ("register_c64", "POST /register (JSON), 64 connections"),
+    ("protected_c64_log", "GET /protected, 64 connections, access log on (both, to a file)"),
+    ("tls_protected_c64", "GET /protected, 64 connections, https upstream (TLS to the stub, pooled)"),
+]
+
+# Project targets: (scenario, metric, max ratio to nginx, "max" or "min").
+TARGETS = {
+    "protected_c64": {"cpu_us": (1.0, "max"), "rps": (1.0, "min"), "p99_ms": (1.0, "max")},
+    "login_c64": {"cpu_us": (1.2, "max"), "rps": (1.0, "min")},
+    "register_c64": {"cpu_us": (1.2, "max"), "rps": (1.0, "min")},
+}
+
+
+def parse(path):
+    records = []
+    with open(path) as f:
+        for line in f:
+            kind, *pairs = line.split()
+            fields = dict(p.split("=", 1) for p in pairs)
+            fields["kind"] = kind
+            records.append(fields)
+    return records
+
+
+def load_rows(records):
+    """(target, scenario) → medians of rps, p50, p99, CPU µs/request, instructions/request."""
+    grouped = {}
+    for r in records:
+        if r["kind"] != "LOAD":
+            continue
+        requests = int(r["requests"])
+        seconds = int(r["duration_us"]) / 1e6
+        cpu_s = int(r["cpu_ticks"]) / int(r["clk_tck"])
+        errors = sum(int(r[k]) for k in r if k.startswith("err_"))
+        sample = {
+            "rps": requests / seconds,
+            "p50_ms": int(r["p50_us"]) / 1000,
+            "p99_ms": int(r["p99_us"]) / 1000,
+            "cpu_us": cpu_s * 1e6 / requests if requests else float("nan"),
+            "busy_pct": 100 * cpu_s / seconds,
+            "user_us": int(r.get("user_ticks", 0)) / int(r["clk_tck"]) * 1e6 / requests if requests else float("nan"),
+            "instr": per_request(r, "instructions", requests),
+            "syscalls": per_request(r, "syscalls", requests),
+            "ctx": per_request(r, "ctx_switches", requests),
+            "errors": errors,
+        }
+        grouped.setdefault((r["target"], r["scenario"]), []).append(sample)
+    rows = {}
+    for key, samples in grouped.items():
+        row = {m: statistics.median(s[m] for s in samples) for m in ("rps", "p50_ms", "p99_ms", "cpu_us", "user_us", "busy_pct")}
+        for counter in ("instr", "syscalls", "ctx"):
+            values = [s[counter] for s in samples if s[counter] is not None]
+            row[counter] = statistics.median(values) if values else None
+        row["errors"] = sum(s["errors"] for s in samples)
+        row["reps"] = len(samples)
+        rows[key] = row
+    return rows
+
+
+def per_request(record, key, requests):
+    value = record.get(key, "na")
+    return int(value) / requests if value.isdigit() and requests else None
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def verdict(scenario, metric, r):
+    target = TARGETS.get(scenario, {}).get(metric)
+    if target is None:
+        return ""
+    bound, kind = target
+    ok = r <= bound if kind == "max" else r >= bound
+    return f" {'✅' if ok else '❌'} ({'≤' if kind == 'max' else '≥'}{bound:g}×)"
+
+
+def load_table(rows, scenario, perf_ok):
+    ap, ng = rows.get(("auth-proxy", scenario)), rows.get(("nginx", scenario))
+    if not ap or not ng:
+        return "_not measured_\n"
+    lines = [
+        "| metric | auth-proxy | nginx | auth-proxy / nginx |",
+        "|---|---:|---:|---:|",
+    ]
+    metrics = [
+        ("cpu_us", "CPU time per request (µs, proxy process)", "{:.1f}"),
+        ("user_us", "… of which user space (µs; the rest is kernel: loopback TCP, syscalls)", "{:.1f}"),
+        ("busy_pct", "proxy CPU busy (% of its one core; below ~90 % the load side, not the proxy, set the pace)", "{:.0f}"),
+        ("rps", "requests/s", "{:,.0f}"),
+        ("p50_ms", "latency p50 (ms)", "{:.2f}"),
+        ("p99_ms", "latency p99 (ms)", "{:.2f}"),
+    ]
+    for key, label, fmt in metrics:
+        r = ratio(ap[key], ng[key])
+        lines.append(
+            f"| {label} | {fmt.format(ap[key])} | {fmt.format(ng[key])} | {r:.2f}×{verdict(scenario, key, r)} |"
+        )
+    counters = [
+        ("instr", "instructions per request (perf)", "{:,.0f}"),
+        ("syscalls", "syscalls per request (perf, proxy process)", "{:.2f}"),
+        ("ctx", "context switches per request (perf)", "{:.3f}"),
+    ]
+    for key, label, fmt in counters:
+        if ap[key] is not None and ng[key] is not None:
+            lines.append(
+                f"| {label} | {fmt.format(ap[key])} | {fmt.format(ng[key])} | {ratio(ap[key], ng[key]):.2f}× |"
+            )
+    lines.append(f"| errors (connect/read/write/timeout/non-2xx) | {ap['errors']} | {ng['errors']} | |")
+    return "\n".join(lines) + "\n"
+
+
+def alloc_table(records):
+    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == "ALLOCS"}
+    if not by:
+        return "_not measured (perf uprobes unavailable)_\n"
+    lines = [
+        "| scenario | auth-proxy | nginx | auth-proxy / nginx |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario, title in SCENARIOS:
+        ap, ng = by.get(("auth-proxy", scenario)), by.get(("nginx", scenario))
+        if not ap or not ng:
+            continue
+
+        def per_req(r):
+            calls = [r[k] for k in ("malloc", "realloc", "calloc")]
+            if not all(c.isdigit() for c in calls) or not int(r["requests"]):
+                return None
+            return sum(int(c) for c in calls) / int(r["requests"])
+
+        a, n = per_req(ap), per_req(ng)
+        if a is None or n is None:
+            continue
+        lines.append(f"| {title} | {a:.1f} | {n:.1f} | {ratio(a, n):.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    nginx = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    return model, os.cpu_count(), platform.release(), nginx, wrk[0] if wrk else "wrk"
+
+
+def memory_table(records):
+    by = {(r["kind"], r["target"], r.get("phase")): r for r in records if "target" in r}
+    kib = lambda v: f"{int(v) / 1024:.1f} MiB"
+    lines = ["| metric | auth-proxy | nginx (worker) | auth-proxy / nginx |", "|---|---:|---:|---:|"]
+
+    def row(label, a, b, fmt, target=None):
+        r = ratio(a, b)
+        mark = ""
+        if target is not None:
+            mark = f" {'✅' if a <= target else '❌'} (target ≤ {fmt(target)})"
+        lines.append(f"| {label} | {fmt(a)} | {fmt(b)} | {r:.2f}×{mark} |")
+
+    start = (by.get(("MEM", "auth-proxy", "start")), by.get(("MEM", "nginx", "start")))
+    if all(start):
+        row("RSS after start", int(start[0]["rss_kb"]), int(start[1]["rss_kb"]), kib)
+    load = (by.get(("MEM", "auth-proxy", "load")), by.get(("MEM", "nginx", "load")))
+    if all(load):
+        row("peak RSS under load (VmHWM)", int(load[0]["hwm_kb"]), int(load[1]["hwm_kb"]), kib)
+    idle = (by.get(("IDLE", "auth-proxy", None)), by.get(("IDLE", "nginx", None)))
+    if all(idle):
+        n = idle[0]["n"]
+        row(
+            f"memory per idle keep-alive connection ({n} open, RSS delta / n)",
+            int(idle[0]["per_conn_bytes"]),
+            int(idle[1]["per_conn_bytes"]),
+            lambda v: f"{v / 1024:.2f} KiB",
+            target=4096,
+        )
+    stream = (by.get(("STREAM", "auth-proxy", None)), by.get(("STREAM", "nginx", None)))
+    if all(stream):
+        row(
+            "peak RSS while 100 MiB streams to a 20 MB/s reader",
+            int(stream[0]["rss_peak_kb"]),
+            int(stream[1]["rss_peak_kb"]),
+            kib,
+            target=8 * 1024,
+        )
+        row(
+            "… growth over RSS before the stream",
+            int(stream[0]["rss_peak_kb"]) - int(stream[0]["rss_before_kb"]),
+            int(stream[1]["rss_peak_kb"]) - int(stream[1]["rss_before_kb"]),
+            kib,
+        )
+        lines.append(
+            f"| … stream status / bytes received | {stream[0]['status']} / {stream[0]['bytes']} | {stream[1]['status']} / {stream[1]['bytes']} | |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    results, binary, command = sys.argv[1:4]
+    records = parse(results)
+    meta = {}
+    for r in records:
+        if r["kind"] == "META":
+            meta.update(r)
+    rows = load_rows(records)
+    perf_ok = meta.get("perf") == "1"
+    model, cpus, kernel, nginx, wrk = machine()
+    quick = meta.get("quick") == "1"
+    proxy_args = meta.get("proxy_args", "").replace("+", " ")
+    shown_command = (
+        ("BENCH_QUICK=1 " if quick else "")
+        + (f'BENCH_PROXY_ARGS="{proxy_args}" ' if proxy_args else "")
+        + "bench/run.sh"
+    )
+    out = []
+    out.append("# Benchmarks: auth-proxy against nginx\n")
+    out.append(
+        "Generated by `bench/run.sh` (every number below was measured by it; `bench/report.py` only takes "
+        "medians and ratios). Re-run it to refresh this file.\n"
+    )
+    out.append("## Setup\n")
+    out.append(f"- Command: `{shown_command}` ({meta.get('duration_s')} s per measurement, "
+               f"{meta.get('reps')} repeat(s), medians; after a {2} s warm-up per scenario)")
+    out.append(f"- Date: {meta.get('date')}")
+    out.append(f"- Machine: {cpus} CPUs, {model}, Linux {kernel}")
+    out.append(f"- Load average (1/5/15 min) at start: {meta.get('load_start')}, at end: {meta.get('load_end')} "
+               "— the machine is shared; absolute numbers are noisy, the ratios are the result")
+    out.append(f"- Tools: {nginx}; {wrk}; auth-proxy release build (`lto`, `codegen-units = 1`), "
+               "default runtime: pinned to one CPU it runs single-threaded (`--worker-threads 0` = one per available CPU)")
+    out.append(
+        "- Pinning: the proxy under test (auth-proxy's whole process; nginx's one worker) on CPU 0; "
+        "wrk (1 thread) and the stub central service (nginx, 1 worker, fixed JSON answers) on CPU 1"
+    )
+    out.append(
+        "- Reference: nginx as the equivalent plain reverse proxy: `proxy_http_version 1.1`, `upstream` with "
+        "`keepalive 64`, `proxy_set_header Connection \"\"`, the same X-Forwarded-*/X-Request-Id headers, "
+        "access log off (`bench/nginx/reference.conf.in`)"
+    )
+    out.append(
+        "- CPU time per request: the proxy process's utime+stime from `/proc/PID/stat` across the "
+        "measurement, divided by the requests wrk completed"
+    )
+    if perf_ok:
+        out.append("- Instructions per request: `perf stat -e instructions -p PID` across the measurement")
+    else:
+        out.append("- Instructions per request: not supported here (`perf stat -e instructions` reports "
+                   "`<not supported>`: no hardware counters in this VM)")
+    if "raw_syscalls" in meta.get("perf_events", ""):
+        out.append("- Syscalls and context switches per request: `perf stat -e raw_syscalls:sys_enter,context-switches "
+                   "-p PID` across the measurement (tracepoint and software events; they work without hardware counters)")
+    out.append("")
+
+    headline = rows.get(("auth-proxy", "protected_c64")), rows.get(("nginx", "protected_c64"))
+    if all(headline):
+        out.append("## Headline\n")
+        out.append(
+            f"`GET /protected` at 64 connections: auth-proxy uses **{ratio(headline[0]['cpu_us'], headline[1]['cpu_us']):.2f}×** "
+            f"nginx's CPU time per request, serves **{ratio(headline[0]['rps'], headline[1]['rps']):.2f}×** its "
+            f"requests/s, at **{ratio(headline[0]['p99_ms'], headline[1]['p99_ms']):.2f}×** its p99 latency.\n"
+        )
+    out.append(
+        "How to read this: both proxies share the machine with the load side (wrk and the stub on the other "
+        "core). Where a proxy's core is not saturated, requests/s and latency are set by the load side and "
+        "by other work on the machine, so they say little; CPU time per request does not depend on that and "
+        "is the comparison that carries over to production.\n"
+    )
+    out.append("## Load scenarios\n")
+    for scenario, title in SCENARIOS:
+        out.append(f"### {title}\n")
+        out.append(load_table(rows, scenario, perf_ok))
+    out.append("## Heap allocations per request\n")
+    out.append(
+        "malloc + realloc + calloc calls per request, counted with perf uprobes on the C library over a separate "
+        "3 s run at 64 connections (a uprobe traps on every call, so these runs are never the timed ones). "
+        "nginx allocates mostly from per-request pools, which is what this shows.\n"
+    )
+    out.append(alloc_table(records))
+    out.append("## Memory\n")
+    out.append(memory_table(records))
+    out.append(
+        "Idle connections: opened one after another, each after one `GET /protected` answered, "
+        "held open; RSS of the proxy process (nginx: its worker) before and after, divided by the count. "
+        "Streaming: the stub serves a 100 MiB body on `/protected`; curl reads it at 20 MB/s; RSS sampled "
+        "every 50 ms. nginx uses its default `proxy_buffering on`, so it spools the body to a temp file.\n"
+    )
+    out.append("## Reproduce, profile, try a lever\n")
+    out.append("- `bench/run.sh` (about 10 minutes; `BENCH_QUICK=1` for about 3): installs nginx, wrk, perf, valgrind "
+               "from Debian packages if missing, builds `--release`, writes `bench/out/` and this file.")
+    out.append("- `BENCH_PROXY_ARGS=\"--worker-threads 2\" bench/run.sh`: the same run with extra auth-proxy flags.")
+    out.append("- `bench/profile.sh`: perf profile of auth-proxy under `GET /protected` → `bench/out/profile.txt`; "
+               "`BENCH_PROFILER=callgrind bench/profile.sh` for instruction-level counts where perf has no hardware counters.")
+    out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
