@@ -81,11 +81,10 @@ pub fn outbound_request(
     credentials: Credentials<'_>,
 ) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.keys_len() + 6);
-    let named = connection_named(incoming);
     for (name, value) in incoming {
         if is_hop_by_hop(name)
             || REBUILT.contains(name)
-            || named.iter().any(|n| n == name)
+            || is_connection_named(incoming, name)
             || name == header::AUTHORIZATION
             || is_forwarding(name)
         {
@@ -104,8 +103,15 @@ pub fn outbound_request(
 
 /// Strips hop-by-hop and `Connection`-named headers from an upstream response, in place.
 pub fn sanitize_response(headers: &mut HeaderMap) {
-    let named = connection_named(headers);
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    // Removing by `&str` needs no allocation, unlike building a `HeaderName` per token.
+    while let Some(connection) = headers.remove(header::CONNECTION) {
+        if let Ok(tokens) = connection.to_str() {
+            for token in tokens.split(',') {
+                headers.remove(token.trim());
+            }
+        }
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -121,15 +127,14 @@ fn is_forwarding(name: &HeaderName) -> bool {
         || name == FORWARDED
 }
 
-/// Header names listed in `Connection` (comma-separated tokens, any number of lines).
-fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+/// Whether `name` is listed in `Connection` (comma-separated tokens, any number of lines).
+fn is_connection_named(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect()
+        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
 /// `X-Forwarded-*` for the upstream request: a trusted peer's chain extended, anyone else's replaced.
