@@ -23,8 +23,6 @@ mod pytext;
 mod upstream;
 
 #[cfg(test)]
-mod differential;
-#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod vectors;
