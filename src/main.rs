@@ -25,7 +25,8 @@ fn main() -> ExitCode {
         }
         Err(e) => return config_error(first_line(&e.to_string())),
     };
-    init_tracing(cli.log_format);
+    // Held until exit: dropping it flushes the log lines still queued.
+    let _log_flush = init_tracing(cli.log_format);
     let runtime = match runtime(cli.worker_threads).build() {
         Ok(runtime) => runtime,
         Err(e) => return config_error(&format!("cannot start the runtime: {e}")),
@@ -161,17 +162,22 @@ fn runtime(workers: usize) -> tokio::runtime::Builder {
     builder
 }
 
-fn init_tracing(format: LogFormat) {
+/// Log lines go to stderr through a writer thread: a slow log reader (a full pipe, a stalled
+/// collector) must not block the runtime thread that serves requests. Past its queue
+/// (128k lines) tracing-appender drops lines rather than stall the proxy.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    guard
 }
 
 fn first_line(text: &str) -> &str {
