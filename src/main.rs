@@ -162,13 +162,19 @@ fn runtime(workers: usize) -> tokio::runtime::Builder {
     builder
 }
 
+/// Log lines queued for the writer thread; the queue is allocated up front, and 4096 lines
+/// (~128 KiB) ride out bursts where the default 128k-line queue costs ~4 MiB resident.
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Log lines go to stderr through a writer thread: a slow log reader (a full pipe, a stalled
 /// collector) must not block the runtime thread that serves requests. Past its queue
-/// (128k lines) tracing-appender drops lines rather than stall the proxy.
+/// tracing-appender drops lines rather than stall the proxy.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
