@@ -41,6 +41,10 @@ fn defaults_match_the_contract() {
     assert_eq!(config.max_connections, 25_000);
     assert_eq!(config.pool_idle_timeout, Duration::from_secs(4));
     assert!(config.trusted_proxies.is_empty());
+    // `Config::new` (what tests and embedders start from) restates these defaults; keep the
+    // two from drifting apart.
+    let restated = Config::new(config.auth_url.clone());
+    assert_eq!(format!("{restated:?}"), format!("{config:?}"));
 }
 
 #[test]
