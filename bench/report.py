@@ -153,6 +153,31 @@ def alloc_table(records):
     return "\n".join(lines) + "\n"
 
 
+def instr_table(records):
+    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == "INSTR"}
+    if not by:
+        return "_not measured (no valgrind)_\n"
+    lines = [
+        "| scenario | auth-proxy | nginx | auth-proxy / nginx |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario, title in SCENARIOS:
+        ap, ng = by.get(("auth-proxy", scenario)), by.get(("nginx", scenario))
+        if not ap or not ng:
+            continue
+
+        def per_req(r):
+            if not r.get("ir", "na").isdigit() or not int(r["requests"]):
+                return None
+            return int(r["ir"]) / int(r["requests"])
+
+        a, n = per_req(ap), per_req(ng)
+        if a is None or n is None:
+            continue
+        lines.append(f"| {title} | {a:,.0f} | {n:,.0f} | {ratio(a, n):.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -287,6 +312,15 @@ def main():
     for scenario, title in SCENARIOS:
         out.append(f"### {title}\n")
         out.append(load_table(rows, scenario, perf_ok))
+    out.append("## Instructions per request (callgrind)\n")
+    out.append(
+        "User-space instructions per request, counted by valgrind's callgrind over a separate bounded wrk run "
+        f"({meta.get('ir_seconds', '5')} s at 64 connections, after a warm-up; collection on only during it) — the "
+        "steadiest figure on a shared machine, since it does not move with load. Kernel work (loopback TCP, "
+        "syscalls) is not in it; the CPU-time rows above include both. nginx runs as one process "
+        "(`master_process off`) so that valgrind follows the process that proxies.\n"
+    )
+    out.append(instr_table(records))
     out.append("## Heap allocations per request\n")
     out.append(
         "malloc + realloc + calloc calls per request, counted with perf uprobes on the C library over a separate "

@@ -296,6 +296,69 @@ idle() { # idle TARGET PID PORT
   log "$1 idle: $line"
 }
 
+# Instructions per request: user-space instructions counted by callgrind, the steadiest figure on
+# a shared machine (it does not move with load; perf has no hardware counters in most VMs). Under
+# valgrind a process runs ~50× slower, so these are separate, untimed runs: collection is switched
+# on only around a bounded wrk run after a warm-up, and each dump holds one scenario.
+IR_SECONDS=${BENCH_IR_SECONDS:-5}
+IR_DUMPS=0
+callgrind_scenario() { # callgrind_scenario TARGET SCENARIO PID PORT SCRIPT OUT_PREFIX
+  local target=$1 scenario=$2 pid=$3 port=$4 script=$5 prefix=$6 line file ir i
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s --timeout 10s -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/" >/dev/null
+  callgrind_control -i on "$pid" >/dev/null
+  line=$(taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${IR_SECONDS}s" --timeout 10s -s "$BENCH/wrk/$script" \
+    "http://127.0.0.1:$port/" | grep '^RESULT')
+  callgrind_control -i off "$pid" >/dev/null
+  callgrind_control -d "$pid" >/dev/null
+  IR_DUMPS=$((IR_DUMPS + 1))
+  file=$prefix.$pid.$IR_DUMPS
+  for i in $(seq 100); do [ -s "$file" ] && break; sleep 0.1; done
+  ir=$(awk '$1 == "totals:" { print $2 }' "$file" 2>/dev/null)
+  record "INSTR target=$target scenario=$scenario ${line#RESULT } ir=${ir:-na}"
+  log "$target $scenario under callgrind: ${ir:-na} instructions, ${line#RESULT }"
+}
+
+phase_instructions() {
+  command -v valgrind >/dev/null || { log "no valgrind: skipping instructions per request"; return 0; }
+  log "phase: instructions per request (callgrind, ${IR_SECONDS} s per scenario, untimed)"
+  local scenarios=("protected_c64 protected.lua" "login_c64 login.lua" "register_c64 register.lua") args
+  local err=$OUT/auth-proxy-callgrind.log prefix=$OUT/callgrind-ir
+  rm -f "$prefix".*
+  : >"$err"
+  taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p" \
+    "$BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off \
+    ${BENCH_PROXY_ARGS:-} 2>>"$err" &
+  local ap=$!
+  STARTED+=("$ap")
+  local i
+  for i in $(seq 300); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
+  IR_DUMPS=0
+  for args in "${scenarios[@]}"; do
+    set -- $args
+    callgrind_scenario auth-proxy "$1" "$ap" "$AP_PORT" "$2" "$prefix"
+  done
+  stop "$ap"
+
+  # nginx without its master process (`master_process off`): the one process is the worker, and
+  # valgrind's control channel reaches it directly.
+  local dir=$OUT/reference
+  mkdir -p "$dir"
+  rm -f "$dir/nginx.pid"
+  { echo "master_process off;"; render "$BENCH/nginx/reference.conf.in"; } >"$dir/nginx-callgrind.conf"
+  taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p" \
+    nginx -p "$dir" -c "$dir/nginx-callgrind.conf" -e "$dir/error.log" 2>"$OUT/nginx-callgrind.log" &
+  local ng=$!
+  STARTED+=("$ng")
+  for i in $(seq 300); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
+  sleep 1
+  IR_DUMPS=0
+  for args in "${scenarios[@]}"; do
+    set -- $args
+    callgrind_scenario nginx "$1" "$ng" "$REF_HTTP" "$2" "$prefix"
+  done
+  stop "$ng"
+}
+
 # --- phases -------------------------------------------------------------------------------------
 
 phase_load() {
@@ -376,13 +439,14 @@ main() {
   probe_allocs
   ulimit -n 16384
   : >"$RESULTS"
-  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
+  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS ir_seconds=$IR_SECONDS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
   local args=${BENCH_PROXY_ARGS:-}
   record "META proxy_args=${args// /+}"
   record "META load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
   start_nginx stub "$LOAD_CPU"
   phase_load
   phase_tls
+  phase_instructions
   phase_idle
   phase_stream
   record "META load_end=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
