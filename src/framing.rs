@@ -14,6 +14,7 @@
 //! a malformed head, which hyper rejects anyway) switches it off for that connection.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -220,9 +221,11 @@ enum Head {
 }
 
 fn parse_head(bytes: &[u8]) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes) {
+    // Uninitialised slots, as hyper parses: initialising 100 empty headers (3.2 KB of stores)
+    // per request cost more than the parse itself.
+    let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    match request.parse_with_uninit_headers(bytes, &mut headers) {
         Ok(httparse::Status::Complete(len)) => Head::Complete {
             len,
             framing: framing(request.headers),

@@ -211,3 +211,34 @@ fn ipv4_mapped_peers_are_shown_as_ipv4() {
     let v6: SocketAddr = "[::1]:80".parse().expect("addr");
     assert_eq!(peer_ip_value(v6), "::1");
 }
+
+#[test]
+fn the_never_forwarded_match_is_exactly_the_policy_lists() {
+    let mut policy: Vec<HeaderName> = HOP_BY_HOP
+        .iter()
+        .chain(&REBUILT)
+        .chain(&FORWARDING)
+        .cloned()
+        .collect();
+    policy.push(header::AUTHORIZATION);
+    for name in &policy {
+        assert!(
+            is_never_forwarded(name),
+            "{name} must not be forwarded as sent"
+        );
+    }
+    for kept in [
+        "cookie",
+        "accept",
+        "user-agent",
+        "traceparent",
+        "x-forwarded",
+        "x-request",
+        "content-encoding",
+        "te-extra",
+    ] {
+        let name = HeaderName::from_static(kept);
+        assert!(!is_never_forwarded(&name), "{kept} passes");
+    }
+    assert_eq!(policy.len(), 19, "the match lists 19 names");
+}
