@@ -206,6 +206,7 @@ impl Tracker {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum Framing {
     Length(u64),
     Chunked,
@@ -214,6 +215,7 @@ enum Framing {
     Unknown,
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum Head {
     Partial,
     Invalid,
@@ -221,47 +223,97 @@ enum Head {
 }
 
 fn parse_head(bytes: &[u8]) -> Head {
+    scan_head(bytes).unwrap_or_else(|| parse_head_fully(bytes))
+}
+
+/// The usual head, read without a full parse: an `HTTP/1.x` request line and CRLF-terminated
+/// `name: value` lines. `None` for anything else (bare LF, folded lines, leading blank lines,
+/// too many headers, no end yet), which httparse then decides exactly as before. Where the
+/// two could disagree — a head httparse refuses — hyper refuses it too and closes the
+/// connection, so no request is ever read with the other framing. About a quarter of
+/// httparse's instructions on a typical head.
+fn scan_head(bytes: &[u8]) -> Option<Head> {
+    let mut line_ends = memchr::memchr_iter(b'\n', bytes);
+    let first_end = line_ends.next()?;
+    let request_line = bytes[..first_end].strip_suffix(b"\r")?;
+    if !(request_line.ends_with(b" HTTP/1.1") || request_line.ends_with(b" HTTP/1.0")) {
+        return None;
+    }
+    let mut start = first_end + 1;
+    let mut found = FramingHeaders::default();
+    for (n, end) in line_ends.enumerate() {
+        let line = bytes[start..end].strip_suffix(b"\r")?;
+        start = end + 1;
+        if line.is_empty() {
+            return Some(Head::Complete {
+                len: start,
+                framing: found.framing(),
+            });
+        }
+        if n == MAX_HEADERS || matches!(line[0], b' ' | b'\t') {
+            return None;
+        }
+        let colon = memchr::memchr(b':', line)?;
+        found.header(&line[..colon], &line[colon + 1..]);
+    }
+    None
+}
+
+fn parse_head_fully(bytes: &[u8]) -> Head {
     // Uninitialised slots, as hyper parses: initialising 100 empty headers (3.2 KB of stores)
     // per request cost more than the parse itself.
     let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     match request.parse_with_uninit_headers(bytes, &mut headers) {
-        Ok(httparse::Status::Complete(len)) => Head::Complete {
-            len,
-            framing: framing(request.headers),
-        },
+        Ok(httparse::Status::Complete(len)) => {
+            let mut found = FramingHeaders::default();
+            for header in &*request.headers {
+                found.header(header.name.as_bytes(), header.value);
+            }
+            Head::Complete {
+                len,
+                framing: found.framing(),
+            }
+        }
         Ok(httparse::Status::Partial) => Head::Partial,
         Err(_) => Head::Invalid,
     }
 }
 
-fn framing(headers: &[httparse::Header<'_>]) -> Framing {
-    let mut length = None;
-    let mut chunked = None;
-    for header in headers {
-        if header.name.eq_ignore_ascii_case("content-length") {
-            let Some(n) = std::str::from_utf8(header.value)
+/// The framing headers of one head, gathered line by line.
+#[derive(Default)]
+struct FramingHeaders {
+    length: Option<u64>,
+    /// Whether the last `Transfer-Encoding` coding is `chunked`.
+    chunked: Option<bool>,
+    /// A `Content-Length` hyper refuses.
+    bad_length: bool,
+}
+
+impl FramingHeaders {
+    fn header(&mut self, name: &[u8], value: &[u8]) {
+        if name.eq_ignore_ascii_case(b"content-length") {
+            match std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
-            else {
-                return Framing::Unknown;
-            };
-            length = Some(n);
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = header
-                .value
-                .rsplit(|&b| b == b',')
-                .next()
-                .unwrap_or_default();
-            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            {
+                Some(n) => self.length = Some(n),
+                None => self.bad_length = true,
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         }
     }
-    match (length, chunked) {
-        (Some(_), Some(_)) => Framing::Ambiguous,
-        (_, Some(true)) => Framing::Chunked,
-        (_, Some(false)) => Framing::Unknown,
-        (Some(n), None) => Framing::Length(n),
-        (None, None) => Framing::Length(0),
+
+    fn framing(&self) -> Framing {
+        match (self.bad_length, self.length, self.chunked) {
+            (true, ..) | (false, None, Some(false)) => Framing::Unknown,
+            (false, Some(_), Some(_)) => Framing::Ambiguous,
+            (false, None, Some(true)) => Framing::Chunked,
+            (false, Some(n), None) => Framing::Length(n),
+            (false, None, None) => Framing::Length(0),
+        }
     }
 }
 

