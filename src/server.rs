@@ -93,6 +93,10 @@ fn connection_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.client_header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
+        // Flatten small answers into one buffer and one `write` instead of a `writev` of head
+        // and body: ~500 fewer instructions per request (callgrind); a streamed body is copied
+        // through a buffer bounded by `max_buf_size`.
+        .writev(false)
         .keep_alive(true);
     builder
         .http2()
