@@ -19,7 +19,8 @@ use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
 use crate::upstream::Upstream;
 
-/// Upstream URIs, joined once at start-up.
+/// Upstream request URIs, joined once at start-up (over plain HTTP their authority is the pool
+/// key, not the host: see `upstream::pool_key`).
 pub struct RouteUris {
     pub base: Uri,
     pub register: Uri,
@@ -40,13 +41,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let upstream = Upstream::new(&config)?;
-        let url = &config.auth_url;
+        let uri = |path| crate::upstream::request_uri(&config.auth_url, path);
         let uris = RouteUris {
-            base: url.join("/"),
-            register: url.join("/register"),
-            login: url.join("/login"),
-            refresh: url.join("/refresh"),
-            protected: url.join("/protected"),
+            base: uri("/"),
+            register: uri("/register"),
+            login: uri("/login"),
+            refresh: uri("/refresh"),
+            protected: uri("/protected"),
         };
         Ok(AppState {
             config,

@@ -17,11 +17,14 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::Config;
 
+mod pool_key;
 mod reuse;
 
+pub use pool_key::request_uri;
+use pool_key::Dial;
 use reuse::{Counting, Uses};
 
-type HttpsClient = Client<Counting<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+type HttpsClient = Client<Counting<Dial<HttpsConnector<HttpConnector>>>, Full<Bytes>>;
 
 /// How long a central-service answer keeps `/readyz` green without a fresh probe.
 const ANSWERED_RECENTLY: Duration = Duration::from_secs(5);
@@ -115,6 +118,8 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
 #[derive(Clone)]
 pub struct Upstream {
     client: HttpsClient,
+    /// `AUTH_URL`'s `Host`, for the readiness probe.
+    host: http::HeaderValue,
     timeout: Duration,
     health: Arc<Health>,
 }
@@ -162,9 +167,13 @@ impl Upstream {
             // Auth requests and answers are small: one copy into hyper's buffer and one
             // `write` beat a two-slice `writev` (as on the client side, see server.rs).
             .http1_writev(false)
-            .build(Counting(connector));
+            .build(Counting(Dial {
+                inner: connector,
+                target: config.auth_url.join("/"),
+            }));
         Ok(Upstream {
             client,
+            host: config.auth_url.host.clone(),
             timeout: config.upstream_timeout,
             health: Arc::new(Health {
                 epoch: Instant::now(),
@@ -214,12 +223,9 @@ impl Upstream {
         let mut probe = Request::new(Full::new(Bytes::new()));
         *probe.method_mut() = Method::HEAD;
         *probe.uri_mut() = base.clone();
-        if let Some(host) = base
-            .authority()
-            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
-        {
-            probe.headers_mut().insert(http::header::HOST, host);
-        }
+        probe
+            .headers_mut()
+            .insert(http::header::HOST, self.host.clone());
         let answered = tokio::time::timeout(probe_timeout, self.client.request(probe)).await;
         let ok = matches!(answered, Ok(Ok(_)));
         if ok {
