@@ -461,6 +461,15 @@ async fn readyz_returns_200_when_the_upstream_answers() {
     let got = proxy.h1().await.send(get("/readyz")).await;
     assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
     assert_eq!(got.header("content-type"), Some("application/json"));
+    // The probe: HEAD of AUTH_URL's base, addressed to AUTH_URL's host (not the pool key).
+    let probes = mock.requests();
+    assert_eq!(probes.len(), 1);
+    assert_eq!(
+        (probes[0].method.as_str(), probes[0].path.as_str()),
+        ("HEAD", "/")
+    );
+    let authority = mock.url().trim_start_matches("http://").to_owned();
+    assert_eq!(probes[0].header("host"), Some(authority.as_str()));
 }
 
 #[tokio::test]
