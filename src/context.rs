@@ -1,11 +1,13 @@
 //! Per-request facts known before routing: the request id, the peer, the start time.
 
+use std::cell::RefCell;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
 use crate::headers::X_REQUEST_ID;
@@ -44,11 +46,35 @@ fn is_acceptable_id(bytes: &[u8]) -> bool {
         && bytes.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
+/// Length of a generated id: 16 hex digits, a dash, 16 hex digits.
+const ID_LEN: usize = 33;
+/// Ids rendered at a time into one shared buffer.
+const ID_BATCH: usize = 64;
+
 /// A process-unique id: a random 64-bit prefix chosen once, then a counter.
 ///
-/// Unique across restarts and replicas with overwhelming probability, and costs one atomic
-/// increment per request — no syscall, no RNG on the hot path.
+/// Unique across restarts and replicas with overwhelming probability, and no syscall or RNG on
+/// the hot path. Ids are rendered 64 at a time into one buffer that each id's header value
+/// shares: one allocation per 64 requests instead of two per request (the copy, then the
+/// promotion to a shared buffer on the first clone).
 pub fn generate_id() -> HeaderValue {
+    thread_local! {
+        static BATCH: RefCell<(Bytes, usize)> = const { RefCell::new((Bytes::new(), 0)) };
+    }
+    BATCH.with_borrow_mut(|(ids, used)| {
+        if *used == ids.len() {
+            *ids = render_batch();
+            *used = 0;
+        }
+        let id = ids.slice(*used..*used + ID_LEN);
+        *used += ID_LEN;
+        // Hex digits and a dash: always a valid header value.
+        HeaderValue::from_maybe_shared(id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    })
+}
+
+/// The next `ID_BATCH` ids, back to back.
+fn render_batch() -> Bytes {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // `RandomState` is seeded from the OS once per process; hashing nothing yields its key.
@@ -57,13 +83,14 @@ pub fn generate_id() -> HeaderValue {
             .build_hasher()
             .finish()
     });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // By hand rather than `write!`: the formatting machinery cost ~1,000 instructions a request.
-    let mut id = [b'-'; 33];
-    hex_u64(&mut id[..16], prefix);
-    hex_u64(&mut id[17..], n);
-    // Hex digits and a dash: always a valid header value.
-    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let first = COUNTER.fetch_add(ID_BATCH as u64, Ordering::Relaxed);
+    let mut out = vec![b'-'; ID_LEN * ID_BATCH];
+    for (n, id) in (first..).zip(out.chunks_exact_mut(ID_LEN)) {
+        // By hand rather than `write!`: the formatting machinery cost ~1,000 instructions an id.
+        hex_u64(&mut id[..16], prefix);
+        hex_u64(&mut id[17..], n);
+    }
+    Bytes::from(out)
 }
 
 /// `n` as 16 lower-case hex digits into `out` (16 bytes).
@@ -137,9 +164,13 @@ mod tests {
 
     #[test]
     fn generated_ids_are_unique() {
-        let a = generate_id();
-        let b = generate_id();
-        assert_ne!(a, b);
-        assert!(is_acceptable_id(a.as_bytes()));
+        // Across several batches and threads.
+        let per_thread = || (0..3 * ID_BATCH).map(|_| generate_id()).collect::<Vec<_>>();
+        let other = std::thread::spawn(per_thread);
+        let mut ids = per_thread();
+        ids.extend(other.join().unwrap());
+        assert!(ids.iter().all(|id| is_acceptable_id(id.as_bytes())));
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), 6 * ID_BATCH);
     }
 }
