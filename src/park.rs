@@ -142,10 +142,14 @@ impl HeadWait {
 /// hyper's HTTP/1 timer for one connection: tokio's, plus a record of the header-read wait.
 ///
 /// hyper's HTTP/1 server uses its timer for `header_read_timeout` only (hyper 1.x,
-/// `proto/h1/conn.rs`): `sleep_until` when it starts waiting for a head, drop once parsed.
+/// `proto/h1/conn.rs`): `sleep_until(now + timeout)` when it starts waiting for a head, and the
+/// sleep is dropped once a head is parsed.
 struct HeadTimer {
     inner: TokioTimer,
     wait: Arc<HeadWait>,
+    /// The configured `header_read_timeout`: hyper's deadline minus this is when the wait
+    /// began (cheaper than reading the clock again on every request).
+    timeout: Duration,
 }
 
 impl Timer for HeadTimer {
@@ -155,13 +159,14 @@ impl Timer for HeadTimer {
 
     fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn Sleep>> {
         let wait = &self.wait;
-        let mut deadline = Instant::from_std(deadline);
+        let asked = Instant::from_std(deadline);
+        let since = asked.checked_sub(self.timeout).unwrap_or(asked);
+        let mut deadline = asked;
         if let Some(inherited) = wait.decode(wait.inherited.swap(0, Ordering::Relaxed)) {
             deadline = deadline.min(inherited);
         }
         let id = wait.next_id.fetch_add(1, Ordering::Relaxed);
-        wait.since
-            .store(wait.encode(Instant::now()), Ordering::Relaxed);
+        wait.since.store(wait.encode(since), Ordering::Relaxed);
         wait.deadline
             .store(wait.encode(deadline), Ordering::Relaxed);
         wait.live.store(id, Ordering::Relaxed);
@@ -241,12 +246,13 @@ enum Woken {
 /// Serves one HTTP/1 client connection until it closes, parking it whenever it idles.
 ///
 /// `builder` is the HTTP/1 configuration without a timer (each incarnation gets its own
-/// [`HeadTimer`]); `verdicts` is the one `io` and the service share; `drain` changes when the
-/// server starts its graceful shutdown.
+/// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`; `verdicts` is the one
+/// `io` and the service share; `drain` changes when the server starts its graceful shutdown.
 pub async fn serve<S, B>(
     io: FramingWatch<TcpStream>,
     service: S,
     builder: &http1::Builder,
+    header_timeout: Duration,
     verdicts: &Verdicts,
     drain: watch::Receiver<()>,
     stats: &Stats,
@@ -267,13 +273,16 @@ pub async fn serve<S, B>(
     let mut io = io;
     let mut service = service;
     loop {
-        let mut builder = builder.clone();
-        builder.timer(HeadTimer {
-            inner: TokioTimer::new(),
-            wait: wait.clone(),
-        });
-        let mut conn = builder.serve_connection(TokioIo::new(io), service);
-        let ended = life.run(&mut conn, drain.as_mut()).await;
+        // Boxed, with the loop below, so that a parked connection's task does not keep room for
+        // hyper's connection and the park timer: one allocation per incarnation, not per request.
+        let mut conn = Box::new(incarnation(
+            builder,
+            &wait,
+            header_timeout,
+            TokioIo::new(io),
+            service,
+        ));
+        let ended = Box::pin(life.run(&mut *conn, drain.as_mut())).await;
         // Read before `into_parts` drops hyper's header timer.
         let deadline = wait.current().map(|(_, deadline)| deadline);
         match (ended, deadline) {
@@ -284,21 +293,29 @@ pub async fn serve<S, B>(
                 return;
             }
             (Ended::CloseIdle, _) | (Ended::Park, None) => {
-                let mut io = conn.into_parts().io.into_inner();
+                let mut io = (*conn).into_parts().io.into_inner();
                 let _ = io.shutdown().await;
                 return;
             }
             (Ended::Park, Some(deadline)) => {
-                let parts = conn.into_parts();
-                io = parts.io.into_inner();
-                service = parts.service;
+                let http1::Parts {
+                    io: parked_io,
+                    read_buf,
+                    service: parked_service,
+                    ..
+                } = (*conn).into_parts();
+                io = parked_io.into_inner();
+                service = parked_service;
                 stats.parked.fetch_add(1, Ordering::Relaxed);
-                let woken = if parts.read_buf.is_empty() {
+                let woken = if read_buf.is_empty() {
+                    // An empty `Bytes` from hyper still owns its 8 KiB read buffer: let it go
+                    // before waiting, or parking saves little.
+                    drop(read_buf);
                     parked(&io, deadline, drain.as_mut()).await
                 } else {
                     // Not expected (see the module doc), but these bytes start where hyper's
                     // previous message ended, so handing them to the next incarnation is exact.
-                    io.replay(parts.read_buf);
+                    io.replay(read_buf);
                     Woken::Data
                 };
                 match woken {
@@ -317,6 +334,29 @@ pub async fn serve<S, B>(
             }
         }
     }
+}
+
+/// A hyper HTTP/1 connection on `io` whose timer records its header waits in `wait`.
+fn incarnation<S, B>(
+    builder: &http1::Builder,
+    wait: &Arc<HeadWait>,
+    header_timeout: Duration,
+    io: TokioIo<FramingWatch<TcpStream>>,
+    service: S,
+) -> http1::Connection<TokioIo<FramingWatch<TcpStream>>, S>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = builder.clone();
+    builder.timer(HeadTimer {
+        inner: TokioTimer::new(),
+        wait: wait.clone(),
+        timeout: header_timeout,
+    });
+    builder.serve_connection(io, service)
 }
 
 /// What one connection's incarnations share.

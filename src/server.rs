@@ -273,6 +273,7 @@ impl PendingConnection {
                     io,
                     service,
                     &self.http1,
+                    state.config.client_header_timeout,
                     &self.framing,
                     self.drained,
                     &state.parking,
@@ -284,8 +285,12 @@ impl PendingConnection {
             Protocol::Unsure => {
                 // Boxed: the auto connection (with its HTTP/2 state) would otherwise size every
                 // connection's task, parked HTTP/1 ones included.
-                let connection = self.builder.serve_connection(TokioIo::new(io), service);
-                if let Err(e) = Box::pin(watcher.watch(connection)).await {
+                // Built in its own statement: a temporary in the `if let` below would be kept
+                // across the await, unboxed.
+                let connection = Box::pin(
+                    watcher.watch(self.builder.serve_connection(TokioIo::new(io), service)),
+                );
+                if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "client connection ended with an error");
                 }
             }
