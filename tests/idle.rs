@@ -490,3 +490,33 @@ async fn a_connection_sending_back_to_back_is_not_parked_between_requests() {
         "parked between busy requests"
     );
 }
+
+/// If hyper ever kept its header timer alive while a request is in flight, parking would drop
+/// that request: these exchanges last many `PARK_AFTER`s and must complete.
+#[tokio::test]
+async fn requests_and_responses_in_flight_for_several_park_periods_complete() {
+    const TOTAL: usize = 6 * 1024;
+    let slow_head = MockUpstream::builder()
+        .delay_head(PARK_AFTER * 4)
+        .start()
+        .await;
+    let proxy = spawn_proxy(&slow_head.url(), |_| {}).await;
+    let mut conn = Wire::connect(&proxy).await;
+    conn.send(&protected("rid-slow")).await;
+    assert!(conn.response().await.contains("x-request-id: rid-slow\r\n"));
+    assert_eq!(proxy.state.parking.parked(), 0);
+
+    let slow_body = MockUpstream::builder()
+        .stream(TOTAL, 1024, PARK_AFTER * 2 / 3)
+        .start()
+        .await;
+    let proxy = spawn_proxy(&slow_body.url(), |_| {}).await;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(protected("rid-stream")).await.unwrap();
+    let got = conn.response().await;
+    assert!(got.body == support::pattern(TOTAL), "whole body, intact");
+    assert_eq!(proxy.state.parking.parked(), 0);
+    parked(&proxy, 1).await;
+    conn.send(HEALTHZ).await.unwrap();
+    assert_eq!(conn.response().await.status.as_u16(), 200);
+}
