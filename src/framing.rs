@@ -12,14 +12,19 @@
 //! own parser): each request head, then its body by `Content-Length` or chunk sizes, so it knows
 //! where the next head starts. It never changes a byte. Any input it cannot follow (HTTP/2,
 //! a malformed head, which hyper rejects anyway) switches it off for that connection.
+//!
+//! The same watch tells `park.rs` when an idle HTTP/1 connection may be parked
+//! ([`Verdicts::parkable`]): whether every byte read so far belongs to a complete request the
+//! service was handed, and whether a write is still waiting for the client.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The longest head or chunk-size line followed; the server's own head limit is lower.
@@ -27,13 +32,24 @@ const MAX_BUFFERED: usize = 64 * 1024;
 /// Headers per request head, as hyper's default.
 const MAX_HEADERS: usize = 100;
 
-/// What the watcher found, read by the service as hyper dispatches requests in order.
+/// What the watcher found, read by the service as hyper dispatches requests in order, and by
+/// `park.rs` between polls of the connection.
+///
+/// Everything here is written and read by the one task that serves the connection (hyper
+/// polls the socket inside that task's polls), so `Relaxed` suffices; atomics make it `Sync`.
 #[derive(Debug)]
 pub struct Verdicts {
     /// Index of the first request head carrying both framing headers, or `u64::MAX`.
     ambiguous: AtomicU64,
     /// Requests the service has taken so far.
     dispatched: AtomicU64,
+    /// Request heads the watcher has seen so far.
+    heads: AtomicU64,
+    /// Whether the bytes read so far are whole requests and nothing more (none being replayed).
+    boundary: AtomicBool,
+    /// Whether the last write-side call on the socket returned `Pending` and no flush has
+    /// completed since.
+    write_blocked: AtomicBool,
 }
 
 impl Verdicts {
@@ -41,7 +57,26 @@ impl Verdicts {
         Arc::new(Verdicts {
             ambiguous: AtomicU64::new(u64::MAX),
             dispatched: AtomicU64::new(0),
+            heads: AtomicU64::new(0),
+            boundary: AtomicBool::new(true),
+            write_blocked: AtomicBool::new(false),
         })
+    }
+
+    /// Whether nothing is half-way on the wire: every byte read belongs to a complete request
+    /// (head and body) that the service has already been handed, so nothing of a next request
+    /// has arrived; and no write is waiting for the client. hyper drains its write buffer
+    /// completely before it calls `poll_flush` on the socket, so a completed flush with no
+    /// `Pending` write after it means hyper holds no unsent bytes.
+    pub fn parkable(&self) -> bool {
+        self.boundary.load(Ordering::Relaxed)
+            && !self.write_blocked.load(Ordering::Relaxed)
+            && self.heads.load(Ordering::Relaxed) == self.dispatched.load(Ordering::Relaxed)
+    }
+
+    /// HTTP/1 requests the service has taken on this connection so far.
+    pub fn dispatched(&self) -> u64 {
+        self.dispatched.load(Ordering::Relaxed)
     }
 
     /// Called once per HTTP/1 request, in order: whether this request's head was ambiguous.
@@ -150,6 +185,7 @@ impl Tracker {
                 self.pending.clear();
                 let index = self.heads;
                 self.heads += 1;
+                self.verdicts.heads.store(self.heads, Ordering::Relaxed);
                 self.state = match framing {
                     Framing::Ambiguous => {
                         self.verdicts.ambiguous.store(index, Ordering::Release);
@@ -203,6 +239,11 @@ impl Tracker {
     fn off(&mut self) {
         self.state = State::Off;
         self.pending = Vec::new();
+    }
+
+    /// Whether the bytes fed so far are whole requests, heads and bodies, and nothing more.
+    pub fn at_request_boundary(&self) -> bool {
+        matches!(self.state, State::Head) && self.pending.is_empty()
     }
 }
 
@@ -321,6 +362,9 @@ impl FramingHeaders {
 pub struct FramingWatch<T> {
     inner: T,
     tracker: Tracker,
+    /// Bytes read from `inner` earlier and handed back unparsed (by a parked hyper connection);
+    /// served before `inner` is read again, and not fed to the tracker a second time.
+    replay: Bytes,
 }
 
 impl<T> FramingWatch<T> {
@@ -328,7 +372,37 @@ impl<T> FramingWatch<T> {
         FramingWatch {
             inner,
             tracker: Tracker::new(verdicts),
+            replay: Bytes::new(),
         }
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// Queues `bytes`, already read and tracked, to be read again before anything new.
+    pub fn replay(&mut self, bytes: Bytes) {
+        debug_assert!(self.replay.is_empty(), "one replay at a time");
+        self.replay = bytes;
+        self.publish_boundary();
+    }
+
+    fn publish_boundary(&self) {
+        let boundary = self.replay.is_empty() && self.tracker.at_request_boundary();
+        self.tracker
+            .verdicts
+            .boundary
+            .store(boundary, Ordering::Relaxed);
+    }
+
+    fn note_write<R>(&self, polled: Poll<R>) -> Poll<R> {
+        if polled.is_pending() {
+            self.tracker
+                .verdicts
+                .write_blocked
+                .store(true, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
@@ -339,10 +413,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for FramingWatch<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.replay.is_empty() {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay.split_to(n));
+            this.publish_boundary();
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
             this.tracker.feed(&buf.filled()[before..]);
+            this.publish_boundary();
         }
         polled
     }
@@ -354,7 +435,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.note_write(polled)
     }
 
     fn poll_write_vectored(
@@ -362,7 +445,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.note_write(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -370,7 +455,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = polled {
+            this.tracker
+                .verdicts
+                .write_blocked
+                .store(false, Ordering::Relaxed);
+        }
+        this.note_write(polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

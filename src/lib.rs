@@ -2,7 +2,7 @@
 //!
 //! A request flows one way:
 //! ```text
-//! server   accept (connection cap, back-off) → hyper-util auto connection (HTTP/1.1 + h2c) → graceful watch
+//! server   accept (connection cap, back-off) → HTTP/1 (park: idle ones drop hyper's state) | hyper-util auto (h2c) → graceful watch
 //! service  RequestCtx (id, peer, start) → router → Route | NotFound | MethodNotAllowed
 //! routes   body (bounded read) → validate (FastAPI-exact errors) → typed input
 //! upstream headers (outbound policy) → one pooled rustls client → streamed Response<Incoming>
@@ -17,6 +17,7 @@ pub mod docs;
 pub mod error;
 pub mod framing;
 pub mod headers;
+pub mod park;
 pub mod router;
 pub mod routes;
 pub mod server;

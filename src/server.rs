@@ -1,4 +1,4 @@
-//! The listener's owner: accept loop with a connection cap, one hyper-util connection per client, graceful drain.
+//! The listener's owner: accept loop with a connection cap, one connection task per client (HTTP/1 parked when idle, the rest through hyper-util's auto builder), graceful drain.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,15 +8,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::framing::{FramingWatch, Verdicts};
+use crate::park;
 use crate::service::{AppState, ProxyService};
 
 /// Largest request head (request line + headers) an HTTP/1 client may send; beyond it, 431.
@@ -30,6 +32,8 @@ const H2_MAX_HEADER_LIST: u32 = 16 * 1024;
 /// Back-off after an accept error such as EMFILE: from 5 ms, doubling up to 1 s.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// The HTTP/2 connection preface (RFC 9113 §3.4), as hyper-util's auto builder looks for it.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `listener` until `shutdown` resolves, then drains (see the contract's §5).
 pub async fn serve(
@@ -38,6 +42,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let builder = Arc::new(connection_builder(&state));
+    let http1 = Arc::new(http1_builder(&state));
+    // hyper-util's graceful watcher only drives hyper's own connection types; a parked HTTP/1
+    // connection has none, so HTTP/1 connections hear of the drain here (and hold a watcher
+    // only so that `graceful.shutdown()` waits for them).
+    let (drain, drained) = watch::channel(());
     let permits = Arc::new(Semaphore::new(
         usize::try_from(state.config.max_connections).unwrap_or(usize::MAX),
     ));
@@ -46,6 +55,8 @@ pub async fn serve(
     let mut acceptor = Acceptor {
         listener,
         builder,
+        http1,
+        drained,
         permits,
         state: state.clone(),
         backoff: ACCEPT_BACKOFF_MIN,
@@ -72,6 +83,7 @@ pub async fn serve(
         ?grace,
         "listener closed; draining connections"
     );
+    let _ = drain.send(());
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
@@ -86,6 +98,8 @@ pub async fn serve(
     Ok(())
 }
 
+/// The auto builder, for connections not known to be HTTP/1 from their first bytes. Its HTTP/1
+/// settings must stay those of [`http1_builder`].
 fn connection_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -109,9 +123,23 @@ fn connection_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// HTTP/1 as the auto builder is configured for it, without a timer: `park` gives each hyper
+/// connection its own (hyper's HTTP/1 server uses the timer for `header_read_timeout` only).
+fn http1_builder(state: &AppState) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .header_read_timeout(state.config.client_header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .writev(false)
+        .keep_alive(true);
+    builder
+}
+
 struct Acceptor {
     listener: TcpListener,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    http1: Arc<http1::Builder>,
+    drained: watch::Receiver<()>,
     permits: Arc<Semaphore>,
     state: Arc<AppState>,
     backoff: Duration,
@@ -156,13 +184,12 @@ impl Acceptor {
                         // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or
                         // HTTP/2) with no deadline of its own, and hyper's header timeout starts
                         // only after that: a client that never speaks would hold its slot forever.
-                        if tokio::time::timeout(first_bytes, connection.first_bytes())
-                            .await
-                            .is_err()
-                        {
+                        let Ok(protocol) =
+                            tokio::time::timeout(first_bytes, connection.first_bytes()).await
+                        else {
                             return;
-                        }
-                        connection.serve(watcher).await;
+                        };
+                        connection.serve(protocol, watcher).await;
                     });
                 }
                 Err(e) if is_per_connection(&e) => {
@@ -200,8 +227,18 @@ impl Acceptor {
             framing,
             service,
             builder: self.builder.clone(),
+            http1: self.http1.clone(),
+            drained: self.drained.clone(),
         }
     }
+}
+
+/// What the first bytes of a connection say about its protocol.
+enum Protocol {
+    /// Not a prefix of the HTTP/2 preface: hyper-util's auto builder would choose HTTP/1 too.
+    Http1,
+    /// The HTTP/2 preface, a prefix of it, or nothing at all: left to the auto builder.
+    Unsure,
 }
 
 /// An accepted client that has not sent anything yet.
@@ -210,27 +247,58 @@ struct PendingConnection {
     framing: std::sync::Arc<Verdicts>,
     service: ProxyService,
     builder: Arc<auto::Builder<TokioExecutor>>,
+    http1: Arc<http1::Builder>,
+    drained: watch::Receiver<()>,
 }
 
 impl PendingConnection {
-    /// Resolves once the client has sent something (or closed).
-    async fn first_bytes(&self) {
+    /// Resolves once the client has sent something (or closed), with what it looks like.
+    async fn first_bytes(&self) -> Protocol {
         // `peek` waits for data (or EOF) without consuming it; `readable()` can report a
         // fresh socket ready before anything arrived.
-        let _ = self.stream.peek(&mut [0u8; 1]).await;
+        let mut head = [0u8; H2_PREFACE.len()];
+        match self.stream.peek(&mut head).await {
+            Ok(n) if n > 0 && !H2_PREFACE.starts_with(&head[..n]) => Protocol::Http1,
+            _ => Protocol::Unsure,
+        }
     }
 
     /// Serves the connection until it closes or graceful shutdown has drained it.
-    async fn serve(self, watcher: Watcher) {
-        let io = TokioIo::new(FramingWatch::new(self.stream, self.framing));
+    async fn serve(self, protocol: Protocol, watcher: Watcher) {
+        let io = FramingWatch::new(self.stream, self.framing.clone());
+        let state = self.service.state.clone();
         let service = Arc::new(self.service);
         let service = service_fn(move |request| {
             let service = service.clone();
             async move { Ok::<_, Infallible>(service.handle(request).await) }
         });
-        let connection = self.builder.serve_connection(io, service);
-        if let Err(e) = watcher.watch(connection).await {
-            tracing::debug!(error = %e, "client connection ended with an error");
+        match protocol {
+            Protocol::Http1 => {
+                park::serve(
+                    io,
+                    service,
+                    &self.http1,
+                    state.config.client_header_timeout,
+                    &self.framing,
+                    self.drained,
+                    &state.parking,
+                )
+                .await;
+                // Held until here so that graceful shutdown waits for this connection.
+                drop(watcher);
+            }
+            Protocol::Unsure => {
+                // Boxed: the auto connection (with its HTTP/2 state) would otherwise size every
+                // connection's task, parked HTTP/1 ones included.
+                // Built in its own statement: a temporary in the `if let` below would be kept
+                // across the await, unboxed.
+                let connection = Box::pin(
+                    watcher.watch(self.builder.serve_connection(TokioIo::new(io), service)),
+                );
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "client connection ended with an error");
+                }
+            }
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub uris: RouteUris,
     /// Set on SIGTERM/SIGINT: `/readyz` answers 503 from then on.
     pub draining: AtomicBool,
+    /// How often idle HTTP/1 connections were parked and resumed.
+    pub parking: crate::park::Stats,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             upstream,
             uris,
             draining: AtomicBool::new(false),
+            parking: crate::park::Stats::default(),
         })
     }
 }

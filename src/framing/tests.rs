@@ -160,3 +160,73 @@ mod generated {
         }
     }
 }
+
+#[tokio::test]
+async fn a_write_left_pending_blocks_parking_until_a_flush_completes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (socket, mut client) = tokio::io::duplex(64);
+    let verdicts = Verdicts::new();
+    let mut watch = FramingWatch::new(socket, verdicts.clone());
+    assert!(verdicts.parkable());
+
+    // More than the pipe holds: the write goes `Pending` with bytes still unsent.
+    let big = vec![b'x'; 256];
+    let mut written = 0;
+    std::future::poll_fn(|cx| {
+        while written < big.len() {
+            match Pin::new(&mut watch).poll_write(cx, &big[written..]) {
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) => panic!("{e}"),
+                Poll::Pending => return Poll::Ready(()),
+            }
+        }
+        Poll::Ready(())
+    })
+    .await;
+    assert!(written < big.len());
+    assert!(!verdicts.parkable(), "a write is waiting for the client");
+
+    let reader = tokio::spawn(async move {
+        let mut all = Vec::new();
+        client.read_to_end(&mut all).await.unwrap();
+        all.len()
+    });
+    watch.write_all(&big[written..]).await.unwrap();
+    watch.flush().await.unwrap();
+    assert!(verdicts.parkable(), "flushed");
+    watch.shutdown().await.unwrap();
+    drop(watch);
+    assert_eq!(reader.await.unwrap(), big.len());
+}
+
+#[tokio::test]
+async fn replayed_bytes_are_read_first_and_not_tracked_twice() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (socket, mut client) = tokio::io::duplex(1024);
+    let verdicts = Verdicts::new();
+    let mut watch = FramingWatch::new(socket, verdicts.clone());
+
+    client.write_all(GET).await.unwrap();
+    let mut first = vec![0u8; GET.len()];
+    watch.read_exact(&mut first).await.unwrap();
+    assert!(!verdicts.parkable(), "a head the service has not taken");
+    assert!(!verdicts.next_request_is_ambiguous());
+    assert!(verdicts.parkable(), "one head, one request taken");
+
+    // hyper gave the head back unparsed (it never does once the service took it, but the
+    // bytes must come back exactly and count once).
+    watch.replay(bytes::Bytes::from_static(b"GET /again"));
+    assert!(!verdicts.parkable(), "replayed bytes pending");
+    client
+        .write_all(b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut replayed = [0u8; 10];
+    watch.read_exact(&mut replayed).await.unwrap();
+    assert_eq!(&replayed, b"GET /again");
+    let mut rest = [0u8; 22];
+    watch.read_exact(&mut rest).await.unwrap();
+    assert_eq!(&rest, b" HTTP/1.1\r\nHost: x\r\n\r\n");
+    // The tracker saw only the socket's bytes: a fragment of a head, not a second head.
+    assert!(!verdicts.parkable());
+}

@@ -11,10 +11,11 @@ pub mod tls;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_proxy::config::parse_auth_url;
-use auth_proxy::Config;
+use auth_proxy::{AppState, Config};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -37,6 +38,8 @@ pub async fn within<F: Future>(limit: Duration, what: &str, f: F) -> F::Output {
 /// A proxy running `auth_proxy::serve` inside the test's runtime.
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// The running proxy's shared state (its park counters, for instance).
+    pub state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
 }
@@ -103,9 +106,12 @@ pub async fn spawn_proxy(auth_url: &str, tweak: impl FnOnce(&mut Config)) -> Pro
     let shutdown = async move {
         let _ = triggered.await;
     };
-    let task = tokio::spawn(auth_proxy::serve(listener, config, shutdown));
+    // What `auth_proxy::serve` does, keeping a handle on the state.
+    let state = Arc::new(AppState::new(config).expect("test config is valid"));
+    let task = tokio::spawn(auth_proxy::server::serve(listener, state.clone(), shutdown));
     Proxy {
         addr,
+        state,
         shutdown: Some(trigger),
         task: Some(task),
     }

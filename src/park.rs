@@ -1,0 +1,456 @@
+//! Parks idle HTTP/1 keep-alive connections: hyper's per-connection state is dropped while the client is silent, and a fresh hyper connection resumes on the same socket.
+//!
+//! An idle hyper HTTP/1 connection keeps ~20 KiB: an 8 KiB read buffer reserved for the next
+//! head, an 8 KiB header write buffer, the boxed slot for the service future, cached headers.
+//! A connection that has waited [`PARK_AFTER`] for its next request head is taken apart with
+//! `into_parts` (nothing is written, nothing is shut down) and only the socket is kept; when the
+//! client sends again, or closes, a new `http1::Connection` is started on it.
+//!
+//! # When parking is safe
+//!
+//! hyper offers no "is idle" query, so parking rests on three observations, all required:
+//!
+//! 1. **hyper is waiting for a request head.** hyper arms its header-read timer ([`HeadTimer`])
+//!    only inside `Conn::poll_read_head`, which runs only when no service future is in flight
+//!    and the previous exchange is finished (`Reading::Init`, reached through `State::idle`
+//!    after the request body was read to its end and the response fully encoded), and it drops
+//!    that timer as soon as a head has been parsed. So "a header timer is alive" means: no
+//!    request in flight, no response body pending, no request body half read. (A head that
+//!    fails to parse also leaves the timer alive, but then bytes were read that are not whole
+//!    requests, which 2 rules out.)
+//! 2. **No byte of a next request has been read.** [`FramingWatch`] follows every byte hyper
+//!    reads; it must be at a request boundary with as many heads seen as the service was handed.
+//!    So hyper's read buffer is empty and nothing is lost or replayed mid-message. (Should it
+//!    hold bytes anyway, they start at the boundary hyper itself reached, and are replayed.)
+//! 3. **No response byte is waiting to be written.** hyper flushes after every step and calls
+//!    the socket's `poll_flush` only once its write buffer is empty; `FramingWatch` records
+//!    whether the last write-side call ended in `Pending` rather than a completed flush.
+//!
+//! A connection that hyper itself decides to close (`Connection: close`, HTTP/1.0 without
+//! keep-alive, our own `Connection: close` answers, errors, an undrainable body) never reaches
+//! 1 with keep-alive on: its future completes instead, hyper shuts the socket down, and it is
+//! never resumed. Parking never calls `graceful_shutdown`, which would make hyper add
+//! `Connection: close` to a response still to be written.
+//!
+//! # What stays the same for the client
+//!
+//! A fresh hyper connection parses the next request exactly as the old one would have: hyper
+//! keeps nothing from one exchange to the next but caches. The header-read deadline that hyper
+//! armed when it began to wait is carried over: a parked connection is closed at that same
+//! instant if nothing arrives, and the resumed connection's first header timer keeps it.
+//! A client that closes while parked is shut down as hyper does for an idle connection. On
+//! graceful shutdown a parked connection, or a resumed one still waiting for its first head,
+//! is closed at once, as hyper closes an idle one.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Body, Incoming};
+use hyper::rt::{Sleep, Timer};
+use hyper::server::conn::http1;
+use hyper::service::HttpService;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::framing::{FramingWatch, Verdicts};
+
+/// How long hyper must have waited for the next request head before its connection is parked.
+///
+/// Parking and resuming cost two 8 KiB allocations and a new hyper connection, a few
+/// microseconds: far below the cost of the request that follows, yet a connection sending
+/// requests back to back must not pay it per request. 100 ms is far above the gap between
+/// pipelined or back-to-back requests and far below a typical keep-alive idle time (seconds);
+/// it also bounds the check to one timer wake-up per 100 ms on a busy connection.
+pub const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// Counts of park and resume events, for tests and operators.
+#[derive(Debug, Default)]
+pub struct Stats {
+    parked: AtomicU64,
+    resumed: AtomicU64,
+}
+
+impl Stats {
+    pub fn parked(&self) -> u64 {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    pub fn resumed(&self) -> u64 {
+        self.resumed.load(Ordering::Relaxed)
+    }
+}
+
+/// What one connection's [`HeadTimer`] has seen: the header-read wait hyper currently has armed.
+///
+/// Instants are stored as nanoseconds since `epoch` plus one, so that 0 means "none".
+/// hyper arms, drops and polls its timer inside our own polls of the same task, so `Relaxed`
+/// atomics suffice; they are atomics only because hyper's `Sleep` must be `Send + Sync`.
+#[derive(Debug)]
+struct HeadWait {
+    epoch: Instant,
+    /// Id of the header-read sleep hyper holds now; 0 when it holds none.
+    live: AtomicU64,
+    next_id: AtomicU64,
+    /// When the live wait began.
+    since: AtomicU64,
+    /// The live wait's deadline.
+    deadline: AtomicU64,
+    /// A deadline carried over from a parked connection, for the next wait to keep.
+    inherited: AtomicU64,
+}
+
+impl HeadWait {
+    fn new() -> Self {
+        HeadWait {
+            epoch: Instant::now(),
+            live: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            since: AtomicU64::new(0),
+            deadline: AtomicU64::new(0),
+            inherited: AtomicU64::new(0),
+        }
+    }
+
+    fn encode(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1)
+            + 1
+    }
+
+    fn decode(&self, raw: u64) -> Option<Instant> {
+        let nanos = raw.checked_sub(1)?;
+        Some(self.epoch + Duration::from_nanos(nanos))
+    }
+
+    /// When the wait hyper has armed began and when it ends, if hyper is waiting for a head.
+    fn current(&self) -> Option<(Instant, Instant)> {
+        if self.live.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let since = self.decode(self.since.load(Ordering::Relaxed))?;
+        let deadline = self.decode(self.deadline.load(Ordering::Relaxed))?;
+        Some((since, deadline))
+    }
+}
+
+/// hyper's HTTP/1 timer for one connection: tokio's, plus a record of the header-read wait.
+///
+/// hyper's HTTP/1 server uses its timer for `header_read_timeout` only (hyper 1.x,
+/// `proto/h1/conn.rs`): `sleep_until(now + timeout)` when it starts waiting for a head, and the
+/// sleep is dropped once a head is parsed.
+struct HeadTimer {
+    inner: TokioTimer,
+    wait: Arc<HeadWait>,
+    /// The configured `header_read_timeout`: hyper's deadline minus this is when the wait
+    /// began (cheaper than reading the clock again on every request).
+    timeout: Duration,
+}
+
+impl Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn Sleep>> {
+        let wait = &self.wait;
+        let asked = Instant::from_std(deadline);
+        let since = asked.checked_sub(self.timeout).unwrap_or(asked);
+        let mut deadline = asked;
+        if let Some(inherited) = wait.decode(wait.inherited.swap(0, Ordering::Relaxed)) {
+            deadline = deadline.min(inherited);
+        }
+        let id = wait.next_id.fetch_add(1, Ordering::Relaxed);
+        wait.since.store(wait.encode(since), Ordering::Relaxed);
+        wait.deadline
+            .store(wait.encode(deadline), Ordering::Relaxed);
+        wait.live.store(id, Ordering::Relaxed);
+        Box::pin(HeadSleep {
+            inner: tokio::time::sleep_until(deadline),
+            guard: WaitGuard {
+                wait: wait.clone(),
+                id,
+            },
+        })
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One header-read wait; dropping it (hyper parsed a head, or went away) ends the wait.
+    struct HeadSleep {
+        #[pin]
+        inner: tokio::time::Sleep,
+        guard: WaitGuard,
+    }
+}
+
+impl Future for HeadSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().inner.poll(cx)
+    }
+}
+
+impl Sleep for HeadSleep {}
+
+/// Clears [`HeadWait::live`] when the wait it marks ends.
+struct WaitGuard {
+    wait: Arc<HeadWait>,
+    id: u64,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        // Only the live wait clears the mark: when hyper replaces a sleep, the new one is made
+        // before the old one is dropped.
+        let _ = self
+            .wait
+            .live
+            .compare_exchange(self.id, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+/// How one hyper incarnation of the connection ended.
+enum Ended {
+    /// hyper finished the connection itself (closed, shut down, or failed).
+    Closed(hyper::Result<()>),
+    /// Idle long enough: take hyper's connection apart and keep the socket.
+    Park,
+    /// Graceful shutdown reached a resumed connection that is still waiting for its first head:
+    /// close it as hyper closes an idle connection.
+    CloseIdle,
+}
+
+/// How a parked connection's wait ended.
+enum Woken {
+    /// The client sent bytes: resume.
+    Data,
+    /// The client closed, or the socket failed: shut down and close, as hyper does when idle.
+    Gone,
+    /// The header-read deadline passed: close without a word, as hyper's header timeout does.
+    TimedOut,
+    /// Graceful shutdown: close, as hyper closes an idle connection.
+    Drain,
+}
+
+/// Serves one HTTP/1 client connection until it closes, parking it whenever it idles.
+///
+/// `builder` is the HTTP/1 configuration without a timer (each incarnation gets its own
+/// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`; `verdicts` is the one
+/// `io` and the service share; `drain` changes when the server starts its graceful shutdown.
+pub async fn serve<S, B>(
+    io: FramingWatch<TcpStream>,
+    service: S,
+    builder: &http1::Builder,
+    header_timeout: Duration,
+    verdicts: &Verdicts,
+    drain: watch::Receiver<()>,
+    stats: &Stats,
+) where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let wait = Arc::new(HeadWait::new());
+    let mut drain = std::pin::pin!(drained(drain));
+    let mut life = Life {
+        wait: &wait,
+        verdicts,
+        draining: false,
+        resumed: false,
+    };
+    let mut io = io;
+    let mut service = service;
+    loop {
+        // Boxed, with the loop below, so that a parked connection's task does not keep room for
+        // hyper's connection and the park timer: one allocation per incarnation, not per request.
+        let mut conn = Box::new(incarnation(
+            builder,
+            &wait,
+            header_timeout,
+            TokioIo::new(io),
+            service,
+        ));
+        let ended = Box::pin(life.run(&mut *conn, drain.as_mut())).await;
+        // Read before `into_parts` drops hyper's header timer.
+        let deadline = wait.current().map(|(_, deadline)| deadline);
+        match (ended, deadline) {
+            (Ended::Closed(result), _) => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "client connection ended with an error");
+                }
+                return;
+            }
+            (Ended::CloseIdle, _) | (Ended::Park, None) => {
+                let mut io = (*conn).into_parts().io.into_inner();
+                let _ = io.shutdown().await;
+                return;
+            }
+            (Ended::Park, Some(deadline)) => {
+                let http1::Parts {
+                    io: parked_io,
+                    read_buf,
+                    service: parked_service,
+                    ..
+                } = (*conn).into_parts();
+                io = parked_io.into_inner();
+                service = parked_service;
+                stats.parked.fetch_add(1, Ordering::Relaxed);
+                let woken = if read_buf.is_empty() {
+                    // An empty `Bytes` from hyper still owns its 8 KiB read buffer: let it go
+                    // before waiting, or parking saves little.
+                    drop(read_buf);
+                    parked(&io, deadline, drain.as_mut()).await
+                } else {
+                    // Not expected (see the module doc), but these bytes start where hyper's
+                    // previous message ended, so handing them to the next incarnation is exact.
+                    io.replay(read_buf);
+                    Woken::Data
+                };
+                match woken {
+                    Woken::Data => {
+                        wait.inherited
+                            .store(wait.encode(deadline), Ordering::Relaxed);
+                        life.resumed = true;
+                        stats.resumed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Woken::Gone | Woken::Drain => {
+                        let _ = io.shutdown().await;
+                        return;
+                    }
+                    Woken::TimedOut => return,
+                }
+            }
+        }
+    }
+}
+
+/// A hyper HTTP/1 connection on `io` whose timer records its header waits in `wait`.
+fn incarnation<S, B>(
+    builder: &http1::Builder,
+    wait: &Arc<HeadWait>,
+    header_timeout: Duration,
+    io: TokioIo<FramingWatch<TcpStream>>,
+    service: S,
+) -> http1::Connection<TokioIo<FramingWatch<TcpStream>>, S>
+where
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = builder.clone();
+    builder.timer(HeadTimer {
+        inner: TokioTimer::new(),
+        wait: wait.clone(),
+        timeout: header_timeout,
+    });
+    builder.serve_connection(io, service)
+}
+
+/// What one connection's incarnations share.
+struct Life<'a> {
+    wait: &'a HeadWait,
+    verdicts: &'a Verdicts,
+    /// Graceful shutdown has begun: never park again.
+    draining: bool,
+    /// The current incarnation started on a parked socket.
+    resumed: bool,
+}
+
+impl Life<'_> {
+    /// Drives one hyper connection until it ends or should be parked.
+    async fn run<C>(&mut self, conn: &mut C, mut drain: Pin<&mut impl Future<Output = ()>>) -> Ended
+    where
+        C: GracefulConnection,
+    {
+        let dispatched_before = self.verdicts.dispatched();
+        let mut tick = std::pin::pin!(tokio::time::sleep(PARK_AFTER));
+        std::future::poll_fn(|cx| {
+            if !self.draining && drain.as_mut().poll(cx).is_ready() {
+                self.draining = true;
+                // hyper closes an idle connection at once, but a fresh one that holds bytes of
+                // a first head would finish that request first: a resumed connection still
+                // waiting for its first head is closed here instead, as it was idle to hyper.
+                if self.resumed
+                    && self.wait.current().is_some()
+                    && self.verdicts.dispatched() == dispatched_before
+                {
+                    return Poll::Ready(Ended::CloseIdle);
+                }
+                Pin::new(&mut *conn).graceful_shutdown();
+            }
+            // A timer checked at most once per `PARK_AFTER`, never reset per request.
+            while !self.draining && tick.as_mut().poll(cx).is_ready() {
+                let now = Instant::now();
+                let next = match self.wait.current() {
+                    Some((since, _)) if now >= since + PARK_AFTER => {
+                        if self.verdicts.parkable() {
+                            return Poll::Ready(Ended::Park);
+                        }
+                        now + PARK_AFTER
+                    }
+                    Some((since, _)) => since + PARK_AFTER,
+                    None => now + PARK_AFTER,
+                };
+                tick.as_mut().reset(next);
+            }
+            Pin::new(&mut *conn).poll(cx).map(Ended::Closed)
+        })
+        .await
+    }
+}
+
+/// The two calls [`Life::run`] needs from hyper's HTTP/1 connection.
+trait GracefulConnection: Future<Output = hyper::Result<()>> + Unpin {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulConnection for http1::Connection<I, S>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::Connection::graceful_shutdown(self);
+    }
+}
+
+/// Waits, holding only the socket, until the client sends or closes, the header-read deadline
+/// passes, or graceful shutdown begins.
+async fn parked(
+    io: &FramingWatch<TcpStream>,
+    deadline: Instant,
+    drain: Pin<&mut impl Future<Output = ()>>,
+) -> Woken {
+    let mut byte = [0u8; 1];
+    tokio::select! {
+        biased;
+        () = drain => Woken::Drain,
+        // `peek`, not `readable()`: readiness can be reported before any byte arrived.
+        peeked = io.get_ref().peek(&mut byte) => match peeked {
+            Ok(0) | Err(_) => Woken::Gone,
+            Ok(_) => Woken::Data,
+        },
+        () = tokio::time::sleep_until(deadline) => Woken::TimedOut,
+    }
+}
+
+/// Resolves when graceful shutdown begins (or the server is gone).
+async fn drained(mut drain: watch::Receiver<()>) {
+    let _ = drain.changed().await;
+}
