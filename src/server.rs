@@ -280,7 +280,10 @@ impl PendingConnection {
                     &self.http1,
                     state.config.client_header_timeout,
                     &self.framing,
-                    self.drained,
+                    park::Drain {
+                        begun: &state.draining,
+                        signal: self.drained,
+                    },
                     &state.parking,
                 )
                 .await;
