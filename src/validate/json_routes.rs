@@ -74,7 +74,7 @@ pub fn register<'a>(
             None
         }
         Some(Value::Str(s)) => match email::validate(s) {
-            Ok(normalised) => Some(Cow::Owned(normalised)),
+            Ok(normalised) => Some(Cow::Owned(normalised.into_owned())),
             Err(reason) => {
                 entries.push(email_error(s, reason));
                 None
@@ -119,9 +119,12 @@ pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refres
     }
 }
 
-/// [`email::validate`].
+/// [`email::validate`], still borrowing from the body when the address came out unchanged.
 fn normalised_email<'a>(email: &Cow<'a, str>) -> Result<Cow<'a, str>, String> {
-    email::validate(email).map(Cow::Owned)
+    match email {
+        Cow::Borrowed(text) => email::validate(text),
+        Cow::Owned(text) => email::validate(text).map(|n| Cow::Owned(n.into_owned())),
+    }
 }
 
 fn email_error(input: &str, reason: String) -> Entry<'_> {
