@@ -241,3 +241,6 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
     let suffix = sub.get(sub.len().saturating_sub(5)..).unwrap_or_default();
     sub.eq_ignore_ascii_case(b"json") || suffix.eq_ignore_ascii_case(b"+json")
 }
+
+#[cfg(test)]
+mod tests;
