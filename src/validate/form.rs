@@ -17,15 +17,13 @@ const FIELDS: [&str; 6] = [
 const GRANT_TYPE_PATTERN: &str = "^password$";
 
 pub fn login<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Login<'a>, Rejection> {
-    // Starlette's FormData.get: the last value of a repeated field, so the first from the end.
     let mut found: [Option<FormValue<'a>>; 6] = Default::default();
-    for (name, value) in form_parse::parse(content_type, body)?.into_iter().rev() {
-        if let Some(slot) = FIELDS.iter().position(|f| name == *f) {
-            if let Some(slot) = found.get_mut(slot) {
-                slot.get_or_insert(value);
-            }
+    form_parse::parse(content_type, body, |name, value| {
+        let slot = FIELDS.iter().position(|f| name == *f);
+        if let Some(slot) = slot.and_then(|n| found.get_mut(n)) {
+            *slot = Some(value); // Starlette's FormData.get: the last value of a repeated field
         }
-    }
+    })?;
     let mut entries = Vec::new();
     for (value, field) in found.iter().zip(FIELDS) {
         // FastAPI reads "" as absent.

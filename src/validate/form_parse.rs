@@ -31,20 +31,23 @@ impl FormValue<'_> {
     }
 }
 
-pub type Items<'a> = Vec<(Cow<'a, str>, FormValue<'a>)>;
-
-/// `await request.form()`: anything but the two form types is an empty form.
-pub fn parse<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Items<'a>, Rejection> {
+/// `await request.form()`, field by field: `each` gets every field in order. Anything but the
+/// two form types is an empty form. After an error, the fields already passed mean nothing.
+pub fn parse<'a>(
+    content_type: Option<&[u8]>,
+    body: &'a [u8],
+    mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
+) -> Result<(), Rejection> {
     let raw = content_type.unwrap_or_default();
     if is_plain_urlencoded(raw) {
-        return urlencoded(body);
+        return urlencoded(body, each);
     }
     let header = latin1(raw);
     let (ctype, params) = options_header(&header);
     match ctype.as_str() {
-        "multipart/form-data" => multipart(&params, body),
-        "application/x-www-form-urlencoded" => urlencoded(body),
-        _ => Ok(Vec::new()),
+        "multipart/form-data" => multipart(&params, body, &mut each),
+        "application/x-www-form-urlencoded" => urlencoded(body, each),
+        _ => Ok(()),
     }
 }
 
@@ -115,17 +118,20 @@ fn split_params(value: &str) -> Vec<String> {
 
 /// python-multipart's `QuerystringParser` (non-strict): `&`-separated, empty pieces skipped,
 /// a piece without `=` is a name with an empty value; then Starlette's latin-1 + `unquote_plus`.
-fn urlencoded(body: &[u8]) -> Result<Items<'_>, Rejection> {
-    let pieces = || body.split(|&b| b == b'&').filter(|p| !p.is_empty());
-    // Decoding cannot fail, so counting first refuses exactly the bodies Starlette refuses.
-    let count = pieces().count();
-    if count > MAX_FIELDS {
-        return Err(errors::bad_request(
-            "Too many fields. Maximum number of fields is 1000.",
-        ));
-    }
-    let mut items = Vec::with_capacity(count);
-    for piece in pieces() {
+fn urlencoded<'a>(
+    body: &'a [u8],
+    mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
+) -> Result<(), Rejection> {
+    for (n, piece) in body
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        if n == MAX_FIELDS {
+            return Err(errors::bad_request(
+                "Too many fields. Maximum number of fields is 1000.",
+            ));
+        }
         let (name, value) = match piece.iter().position(|&b| b == b'=') {
             Some(eq) => (
                 piece.get(..eq).unwrap_or_default(),
@@ -133,16 +139,18 @@ fn urlencoded(body: &[u8]) -> Result<Items<'_>, Rejection> {
             ),
             None => (piece, &[][..]),
         };
-        items.push((unquote_plus(name), FormValue::Text(unquote_plus(value))));
+        each(unquote_plus(name), FormValue::Text(unquote_plus(value)));
     }
-    Ok(items)
+    Ok(())
 }
 
 /// `urllib.parse.unquote_plus(raw.decode("latin-1"))`: `+` is a space; `%XX` escapes in each
 /// ASCII run decode as UTF-8 with replacement; raw non-ASCII bytes stay latin-1 characters.
 fn unquote_plus(raw: &[u8]) -> Cow<'_, str> {
     if raw.iter().all(|&b| b.is_ascii() && b != b'%' && b != b'+') {
-        return String::from_utf8_lossy(raw); // plain ASCII: nothing to decode, nothing copied
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return Cow::Borrowed(text); // plain ASCII (so always UTF-8): nothing to decode
+        }
     }
     let mut out = String::new();
     let mut run: Vec<u8> = Vec::with_capacity(raw.len());
@@ -183,7 +191,11 @@ fn unquote_plus(raw: &[u8]) -> Cow<'_, str> {
 }
 
 /// Starlette's `MultiPartParser` over `multer`, driven to completion on one ready chunk.
-fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items<'static>, Rejection> {
+fn multipart<'a>(
+    params: &[(String, String)],
+    body: &[u8],
+    mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
+) -> Result<(), Rejection> {
     let Some((_, boundary)) = params.iter().find(|(k, _)| k == "boundary") else {
         return Err(errors::bad_request("Missing boundary in multipart."));
     };
@@ -201,13 +213,13 @@ fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items<'static>,
     if !starts_with_boundary(body, boundary.as_bytes())
         .map_err(|()| errors::bad_request("Invalid multipart data."))?
     {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let chunk = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
     let mut parts = multer::Multipart::new(stream, boundary.clone());
     let invalid = || errors::bad_request("Invalid multipart data.");
-    let (mut items, mut files, mut fields) = (Vec::new(), 0usize, 0usize);
+    let (mut files, mut fields) = (0usize, 0usize);
     loop {
         let field = match parts.next_field().now_or_never().ok_or_else(invalid)? {
             Ok(Some(field)) => field,
@@ -253,9 +265,9 @@ fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items<'static>,
             },
             None => FormValue::Text(Cow::Owned(decode(&data))),
         };
-        items.push((Cow::Owned(name), value));
+        each(Cow::Owned(name), value);
     }
-    Ok(items)
+    Ok(())
 }
 
 /// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`

@@ -24,15 +24,12 @@ fn options_header_like_python_multipart() {
 fn too_many_fields_is_a_400() {
     let body = "a&".repeat(1001);
     assert!(matches!(
-        urlencoded(body.as_bytes()),
+        urlencoded(body.as_bytes(), |_, _| ()),
         Err(Rejection::BadRequest(_))
     ));
-    assert_eq!(
-        urlencoded("a&".repeat(1000).as_bytes())
-            .map(|i| i.len())
-            .ok(),
-        Some(1000)
-    );
+    let mut fields = 0;
+    assert!(urlencoded("a&".repeat(1000).as_bytes(), |_, _| fields += 1).is_ok());
+    assert_eq!(fields, 1000);
 }
 
 /// `unquote_plus` as CPython words it: each maximal ASCII run of the latin-1 text is
