@@ -164,12 +164,17 @@ fn unquote_plus(raw: &[u8]) -> Cow<'_, str> {
             continue;
         }
         let hex = |j: usize| raw.get(j).and_then(|&h| char::from(h).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
+        let escape = if b == b'%' {
+            hex(i + 1).zip(hex(i + 2))
+        } else {
+            None
+        };
+        match (b, escape) {
+            (_, Some((hi, lo))) => {
                 run.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
                 i += 3;
             }
-            (b'+', _, _) => {
+            (b'+', None) => {
                 run.push(b' ');
                 i += 1;
             }

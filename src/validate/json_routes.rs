@@ -215,6 +215,9 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
     let Some(raw) = content_type.filter(|v| !v.is_empty()) else {
         return false;
     };
+    if raw.eq_ignore_ascii_case(b"application/json") {
+        return true; // what nearly every client sends
+    }
     let mut ctype = raw.split(|&b| b == b';').next().unwrap_or_default();
     while let [first, rest @ ..] = ctype {
         if !is_python_space(char::from(*first)) {
