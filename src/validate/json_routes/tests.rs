@@ -58,3 +58,14 @@ fn is_json_examples() {
     assert!(!is_json(Some(b"")));
     assert!(!is_json(None));
 }
+
+#[test]
+fn long_digit_runs_are_counted_exactly() {
+    let digits = |n: usize| "7".repeat(n);
+    assert!(!has_long_digit_run(digits(4300).as_bytes()));
+    assert!(has_long_digit_run(digits(4301).as_bytes()));
+    assert!(!has_long_digit_run(
+        format!("{0},{0}", digits(4300)).as_bytes()
+    ));
+    assert!(has_long_digit_run(format!("x{}x", digits(4301)).as_bytes()));
+}
