@@ -46,7 +46,11 @@ pub fn value(out: &mut String, value: &Value) {
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
     let mut rest = s;
-    while let Some(pos) = rest.find(|c: char| c < ' ' || c == '"' || c == '\\') {
+    // The characters to escape are all ASCII, so a byte search finds them (and only them).
+    while let Some(pos) = rest
+        .bytes()
+        .position(|b| b < b' ' || b == b'"' || b == b'\\')
+    {
         let (plain, tail) = rest.split_at(pos);
         out.push_str(plain);
         let mut chars = tail.chars();

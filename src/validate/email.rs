@@ -2,6 +2,8 @@
 //! off, as wrapped by `pydantic.networks.validate_email` (length cap, CR/LF, "Name <addr>").
 //! Returns the normalised address or the reason text that goes into `ctx.reason`.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 use super::email_chars::{
@@ -33,8 +35,45 @@ const CASE_INSENSITIVE_MAILBOX_NAMES: [&str; 15] = [
 
 type Reason = String;
 
-/// Validates and normalises an email address exactly as `EmailStr` does.
-pub fn validate(value: &str) -> Result<String, Reason> {
+/// Validates and normalises an email address exactly as `EmailStr` does; the result borrows
+/// `value` when it is already normal.
+pub fn validate(value: &str) -> Result<Cow<'_, str>, Reason> {
+    if let Some(normalised) = plain_ascii(value) {
+        return Ok(normalised);
+    }
+    validate_faithfully(value).map(Cow::Owned)
+}
+
+/// The usual address, decided without the full rules: an ASCII dot-atom local part that is
+/// not an RFC 2142 mailbox name, `@`, and a plain LDH host name ([`email_domain::is_plain`]).
+/// Such an address normalises to itself with a lower-cased domain. `None` for anything else,
+/// valid or not: [`validate_faithfully`] decides those and explains the invalid ones.
+fn plain_ascii(value: &str) -> Option<Cow<'_, str>> {
+    // ASCII throughout (checked below), so the length in bytes is the length in characters.
+    if value.len() > EMAIL_MAX_LENGTH {
+        return None;
+    }
+    let (local, domain) = value.split_once('@')?;
+    if !is_dot_atom(local, is_atext)
+        || CASE_INSENSITIVE_MAILBOX_NAMES
+            .iter()
+            .any(|name| local.eq_ignore_ascii_case(name))
+        || !email_domain::is_plain(domain)
+    {
+        return None;
+    }
+    if !domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(Cow::Borrowed(value));
+    }
+    let mut normalised = value.to_owned();
+    if let Some(domain) = normalised.get_mut(local.len() + 1..) {
+        domain.make_ascii_lowercase();
+    }
+    Some(Cow::Owned(normalised))
+}
+
+/// python-email-validator's rules, step by step as upstream takes them.
+fn validate_faithfully(value: &str) -> Result<String, Reason> {
     if value.chars().count() > MAX_EMAIL_LENGTH {
         return Err(format!(
             "Length must not exceed {MAX_EMAIL_LENGTH} characters"

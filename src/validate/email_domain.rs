@@ -89,6 +89,23 @@ pub fn validate_name(domain: &str) -> Result<Domain, String> {
     Ok(Domain { ascii, unicode })
 }
 
+/// Whether [`validate_name`] accepts `domain` as it is, but for its case: LDH labels (no
+/// leading or trailing hyphen) within the length limits, a letter-ending top-level domain that
+/// is not special-use, and no `--` anywhere (so neither Punycode nor the "ab--" rule applies).
+/// Decided without allocating; `false` for some valid names too, which take [`validate_name`].
+pub fn is_plain(domain: &str) -> bool {
+    let tld = domain.rsplit('.').next().unwrap_or_default();
+    is_ascii_hostname(domain)
+        && domain.len() <= DOMAIN_MAX_LENGTH
+        && domain.split('.').all(|l| l.len() <= DNS_LABEL_LENGTH_LIMIT)
+        && domain.contains('.')
+        && !domain.contains("--")
+        && domain.ends_with(|c: char| c.is_ascii_alphabetic())
+        && !SPECIAL_USE_DOMAIN_NAMES
+            .iter()
+            .any(|name| tld.eq_ignore_ascii_case(name))
+}
+
 fn invalid_chars(s: &str, when: &str) -> Result<(), String> {
     let bad = sorted_displays(s.chars().filter(|&c| !is_hostname_char(c)));
     if bad.is_empty() {

@@ -16,21 +16,18 @@ const FIELDS: [&str; 6] = [
 ];
 const GRANT_TYPE_PATTERN: &str = "^password$";
 
-pub fn login(content_type: Option<&[u8]>, body: &[u8]) -> Result<Login, Rejection> {
-    let items = form_parse::parse(content_type, body)?;
-    // Starlette's FormData.get: the last value of a repeated field; FastAPI reads "" as absent.
-    let value_of = |name: &str| {
-        items
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-            .filter(|v| !v.is_empty_input())
-    };
+pub fn login<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Login<'a>, Rejection> {
+    let mut found: [Option<FormValue<'a>>; 6] = Default::default();
+    form_parse::parse(content_type, body, |name, value| {
+        let slot = FIELDS.iter().position(|f| name == *f);
+        if let Some(slot) = slot.and_then(|n| found.get_mut(n)) {
+            *slot = Some(value); // Starlette's FormData.get: the last value of a repeated field
+        }
+    })?;
     let mut entries = Vec::new();
-    let mut texts: [Option<String>; 6] = Default::default();
-    for (slot, field) in texts.iter_mut().zip(FIELDS) {
-        match value_of(field) {
+    for (value, field) in found.iter().zip(FIELDS) {
+        // FastAPI reads "" as absent.
+        match value.as_ref().filter(|v| !v.is_empty_input()) {
             None => {
                 if matches!(field, "username" | "password") {
                     entries.push(Entry::missing(Loc::Field(field), Input::Null));
@@ -39,8 +36,6 @@ pub fn login(content_type: Option<&[u8]>, body: &[u8]) -> Result<Login, Rejectio
             Some(FormValue::Text(s)) => {
                 if field == "grant_type" && s != "password" {
                     entries.push(pattern_mismatch(s));
-                } else {
-                    *slot = Some(s.clone());
                 }
             }
             Some(FormValue::File { .. }) => {
@@ -57,7 +52,12 @@ pub fn login(content_type: Option<&[u8]>, body: &[u8]) -> Result<Login, Rejectio
     if !entries.is_empty() {
         return Err(errors::unprocessable(&entries));
     }
-    let [grant_type, username, password, scope, client_id, client_secret] = texts;
+    // Every value left is valid text; a file here would have been an error above.
+    let [grant_type, username, password, scope, client_id, client_secret] =
+        found.map(|value| match value {
+            Some(FormValue::Text(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        });
     match (username, password) {
         (Some(username), Some(password)) => Ok(Login {
             username,

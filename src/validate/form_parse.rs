@@ -1,6 +1,7 @@
 //! Starlette's `Request.form()`: the content-type switch, python-multipart's querystring
 //! parser with `unquote_plus`, and multipart via `multer`, with Starlette's limits and 400s.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 
 use futures_util::FutureExt;
@@ -13,13 +14,14 @@ use super::Rejection;
 const MAX_FIELDS: usize = 1000;
 const MAX_FILES: usize = 1000;
 
-/// One form value: text, or an uploaded file (a part with a `filename`).
-pub enum FormValue {
-    Text(String),
+/// One form value: text (borrowed from the body when it needed no decoding), or an uploaded
+/// file (a part with a `filename`).
+pub enum FormValue<'a> {
+    Text(Cow<'a, str>),
     File { filename: String, size: usize },
 }
 
-impl FormValue {
+impl FormValue<'_> {
     /// FastAPI treats "" and a browser's empty file input as "not sent".
     pub fn is_empty_input(&self) -> bool {
         match self {
@@ -29,17 +31,39 @@ impl FormValue {
     }
 }
 
-pub type Items = Vec<(String, FormValue)>;
-
-/// `await request.form()`: anything but the two form types is an empty form.
-pub fn parse(content_type: Option<&[u8]>, body: &[u8]) -> Result<Items, Rejection> {
-    let header = content_type.map(latin1).unwrap_or_default();
+/// `await request.form()`, field by field: `each` gets every field in order. Anything but the
+/// two form types is an empty form. After an error, the fields already passed mean nothing.
+pub fn parse<'a>(
+    content_type: Option<&[u8]>,
+    body: &'a [u8],
+    mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
+) -> Result<(), Rejection> {
+    let raw = content_type.unwrap_or_default();
+    if is_plain_urlencoded(raw) {
+        return urlencoded(body, each);
+    }
+    let header = latin1(raw);
     let (ctype, params) = options_header(&header);
     match ctype.as_str() {
-        "multipart/form-data" => multipart(&params, body),
-        "application/x-www-form-urlencoded" => urlencoded(body),
-        _ => Ok(Vec::new()),
+        "multipart/form-data" => multipart(&params, body, &mut each),
+        "application/x-www-form-urlencoded" => urlencoded(body, each),
+        _ => Ok(()),
     }
+}
+
+/// The usual header, read off the bytes without decoding it: no parameters, and (trimmed of
+/// spaces and tabs, as [`options_header`] does then) `application/x-www-form-urlencoded` in any
+/// case. Only ASCII can match, and no latin-1 letter lower-cases to ASCII, so a `true` here is
+/// what `options_header` would say; anything else takes that exact path.
+fn is_plain_urlencoded(raw: &[u8]) -> bool {
+    let mut ctype = raw;
+    while let [b' ' | b'\t', rest @ ..] = ctype {
+        ctype = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = ctype {
+        ctype = rest;
+    }
+    !raw.contains(&b';') && ctype.eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
 }
 
 /// python-multipart `parse_options_header`: lower-cased type, `;`-separated parameters
@@ -94,10 +118,16 @@ fn split_params(value: &str) -> Vec<String> {
 
 /// python-multipart's `QuerystringParser` (non-strict): `&`-separated, empty pieces skipped,
 /// a piece without `=` is a name with an empty value; then Starlette's latin-1 + `unquote_plus`.
-fn urlencoded(body: &[u8]) -> Result<Items, Rejection> {
-    let mut items = Vec::new();
-    for piece in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        if items.len() == MAX_FIELDS {
+fn urlencoded<'a>(
+    body: &'a [u8],
+    mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
+) -> Result<(), Rejection> {
+    for (n, piece) in body
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        if n == MAX_FIELDS {
             return Err(errors::bad_request(
                 "Too many fields. Maximum number of fields is 1000.",
             ));
@@ -109,19 +139,22 @@ fn urlencoded(body: &[u8]) -> Result<Items, Rejection> {
             ),
             None => (piece, &[][..]),
         };
-        items.push((unquote_plus(name), FormValue::Text(unquote_plus(value))));
+        each(unquote_plus(name), FormValue::Text(unquote_plus(value)));
     }
-    Ok(items)
+    Ok(())
 }
 
 /// `urllib.parse.unquote_plus(raw.decode("latin-1"))`: `+` is a space; `%XX` escapes in each
 /// ASCII run decode as UTF-8 with replacement; raw non-ASCII bytes stay latin-1 characters.
-fn unquote_plus(raw: &[u8]) -> String {
-    if raw.iter().all(|&b| b.is_ascii() && b != b'%' && b != b'+') {
-        return String::from_utf8_lossy(raw).into_owned(); // plain ASCII: nothing to decode
+fn unquote_plus(raw: &[u8]) -> Cow<'_, str> {
+    // Three word-at-a-time scans beat one byte-at-a-time loop on long values.
+    if raw.is_ascii() && !raw.contains(&b'%') && !raw.contains(&b'+') {
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return Cow::Borrowed(text); // plain ASCII (so always UTF-8): nothing to decode
+        }
     }
-    let mut out = String::with_capacity(raw.len());
-    let mut run: Vec<u8> = Vec::new();
+    let mut out = String::new();
+    let mut run: Vec<u8> = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(&b) = raw.get(i) {
         if b >= 0x80 {
@@ -132,12 +165,17 @@ fn unquote_plus(raw: &[u8]) -> String {
             continue;
         }
         let hex = |j: usize| raw.get(j).and_then(|&h| char::from(h).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
+        let escape = if b == b'%' {
+            hex(i + 1).zip(hex(i + 2))
+        } else {
+            None
+        };
+        match (b, escape) {
+            (_, Some((hi, lo))) => {
                 run.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
                 i += 3;
             }
-            (b'+', _, _) => {
+            (b'+', None) => {
                 run.push(b' ');
                 i += 1;
             }
@@ -147,12 +185,23 @@ fn unquote_plus(raw: &[u8]) -> String {
             }
         }
     }
+    if out.is_empty() {
+        // No raw non-ASCII byte, so one ASCII run (the usual case): its bytes become the text.
+        return Cow::Owned(
+            String::from_utf8(run)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        );
+    }
     out.push_str(&String::from_utf8_lossy(&run));
-    out
+    Cow::Owned(out)
 }
 
 /// Starlette's `MultiPartParser` over `multer`, driven to completion on one ready chunk.
-fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items, Rejection> {
+fn multipart<'a>(
+    params: &[(String, String)],
+    body: &[u8],
+    mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
+) -> Result<(), Rejection> {
     let Some((_, boundary)) = params.iter().find(|(k, _)| k == "boundary") else {
         return Err(errors::bad_request("Missing boundary in multipart."));
     };
@@ -170,13 +219,13 @@ fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items, Rejectio
     if !starts_with_boundary(body, boundary.as_bytes())
         .map_err(|()| errors::bad_request("Invalid multipart data."))?
     {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let chunk = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
     let mut parts = multer::Multipart::new(stream, boundary.clone());
     let invalid = || errors::bad_request("Invalid multipart data.");
-    let (mut items, mut files, mut fields) = (Vec::new(), 0usize, 0usize);
+    let (mut files, mut fields) = (0usize, 0usize);
     loop {
         let field = match parts.next_field().now_or_never().ok_or_else(invalid)? {
             Ok(Some(field)) => field,
@@ -220,11 +269,11 @@ fn multipart(params: &[(String, String)], body: &[u8]) -> Result<Items, Rejectio
                 filename,
                 size: data.len(),
             },
-            None => FormValue::Text(decode(&data)),
+            None => FormValue::Text(Cow::Owned(decode(&data))),
         };
-        items.push((name, value));
+        each(Cow::Owned(name), value);
     }
-    Ok(items)
+    Ok(())
 }
 
 /// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`

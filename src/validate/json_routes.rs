@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::email;
 use super::errors::{self, body_input, Entry, Input, Loc};
 use super::json::{self, DecodeError, Value};
-use super::upstream::{is_python_space, latin1};
+use super::upstream::is_python_space;
 use super::{Refresh, Register, Rejection};
 
 #[derive(Deserialize)]
@@ -34,12 +34,15 @@ enum Body<'a> {
     Json(Value),
 }
 
-pub fn register(content_type: Option<&[u8]>, body: &[u8]) -> Result<Register, Rejection> {
-    if let Some(wire) = fast::<RegisterWire<'_>>(content_type, body) {
-        return match email::validate(&wire.email) {
+pub fn register<'a>(
+    content_type: Option<&[u8]>,
+    body: &'a [u8],
+) -> Result<Register<'a>, Rejection> {
+    if let Some(wire) = fast::<RegisterWire<'a>>(content_type, body) {
+        return match normalised_email(&wire.email) {
             Ok(email) => Ok(Register {
                 email,
-                password: wire.password.into_owned(),
+                password: wire.password,
             }),
             Err(reason) => Err(errors::unprocessable(&[email_error(&wire.email, reason)])),
         };
@@ -71,7 +74,7 @@ pub fn register(content_type: Option<&[u8]>, body: &[u8]) -> Result<Register, Re
             None
         }
         Some(Value::Str(s)) => match email::validate(s) {
-            Ok(normalised) => Some(normalised),
+            Ok(normalised) => Some(Cow::Owned(normalised.into_owned())),
             Err(reason) => {
                 entries.push(email_error(s, reason));
                 None
@@ -84,15 +87,18 @@ pub fn register(content_type: Option<&[u8]>, body: &[u8]) -> Result<Register, Re
     };
     let password = string_field(&value, "password", body_input(&value), &mut entries);
     match (email, password) {
-        (Some(email), Some(password)) if entries.is_empty() => Ok(Register { email, password }),
+        (Some(email), Some(password)) if entries.is_empty() => Ok(Register {
+            email,
+            password: Cow::Owned(password),
+        }),
         _ => Err(errors::unprocessable(&entries)),
     }
 }
 
-pub fn refresh(content_type: Option<&[u8]>, body: &[u8]) -> Result<Refresh, Rejection> {
-    if let Some(wire) = fast::<RefreshWire<'_>>(content_type, body) {
+pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refresh<'a>, Rejection> {
+    if let Some(wire) = fast::<RefreshWire<'a>>(content_type, body) {
         return Ok(Refresh {
-            refresh_token: wire.refresh_token.into_owned(),
+            refresh_token: wire.refresh_token,
         });
     }
     let body = read(content_type, body)?;
@@ -106,8 +112,18 @@ pub fn refresh(content_type: Option<&[u8]>, body: &[u8]) -> Result<Refresh, Reje
         None
     };
     match token {
-        Some(refresh_token) if entries.is_empty() => Ok(Refresh { refresh_token }),
+        Some(refresh_token) if entries.is_empty() => Ok(Refresh {
+            refresh_token: Cow::Owned(refresh_token),
+        }),
         _ => Err(errors::unprocessable(&entries)),
+    }
+}
+
+/// [`email::validate`], still borrowing from the body when the address came out unchanged.
+fn normalised_email<'a>(email: &Cow<'a, str>) -> Result<Cow<'a, str>, String> {
+    match email {
+        Cow::Borrowed(text) => email::validate(text),
+        Cow::Owned(text) => email::validate(text).map(|n| Cow::Owned(n.into_owned())),
     }
 }
 
@@ -165,8 +181,12 @@ fn fast<'a, T: Deserialize<'a>>(content_type: Option<&[u8]>, body: &'a [u8]) -> 
 }
 
 fn has_long_digit_run(body: &[u8]) -> bool {
-    body.split(|b| !b.is_ascii_digit())
-        .any(|run| run.len() > 4300)
+    // A running count, not `split`: that built a sub-slice for every non-digit byte.
+    let mut run = 0usize;
+    body.iter().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run > 4300
+    })
 }
 
 /// FastAPI's body reading: JSON only for `application/json` or `application/*+json`.
@@ -192,22 +212,42 @@ fn read<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Body<'a>, Rej
 
 /// `email.message.Message.get_content_type()` is `application/json` or `application/*+json`.
 /// A missing or empty header is not JSON (FastAPI 0.165's strict content type).
+///
+/// Starlette decodes the header as latin-1, one character per byte; only ASCII can match the
+/// names compared here, so the bytes are compared as they are, without decoding.
 fn is_json(content_type: Option<&[u8]>) -> bool {
     let Some(raw) = content_type.filter(|v| !v.is_empty()) else {
         return false;
     };
-    let value = latin1(raw);
-    let ctype = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim_matches(is_python_space);
-    let Some((main, sub)) = ctype.split_once('/') else {
+    if raw.eq_ignore_ascii_case(b"application/json") {
+        return true; // what nearly every client sends
+    }
+    let mut ctype = raw.split(|&b| b == b';').next().unwrap_or_default();
+    while let [first, rest @ ..] = ctype {
+        if !is_python_space(char::from(*first)) {
+            break;
+        }
+        ctype = rest;
+    }
+    while let [rest @ .., last] = ctype {
+        if !is_python_space(char::from(*last)) {
+            break;
+        }
+        ctype = rest;
+    }
+    let Some(slash) = ctype.iter().position(|&b| b == b'/') else {
         return false;
     };
-    if sub.contains('/') || !main.eq_ignore_ascii_case("application") {
+    let (main, sub) = (
+        ctype.get(..slash).unwrap_or_default(),
+        ctype.get(slash + 1..).unwrap_or_default(),
+    );
+    if sub.contains(&b'/') || !main.eq_ignore_ascii_case(b"application") {
         return false;
     }
-    let sub = sub.to_ascii_lowercase();
-    sub == "json" || sub.ends_with("+json")
+    let suffix = sub.get(sub.len().saturating_sub(5)..).unwrap_or_default();
+    sub.eq_ignore_ascii_case(b"json") || suffix.eq_ignore_ascii_case(b"+json")
 }
+
+#[cfg(test)]
+mod tests;

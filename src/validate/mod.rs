@@ -27,6 +27,7 @@ mod proptests;
 #[cfg(test)]
 mod vectors;
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a request body was refused; the bytes are the complete `application/json` response body.
@@ -38,42 +39,48 @@ pub enum Rejection {
     BadRequest(bytes::Bytes),
 }
 
+// The valid bodies borrow their text from the request body wherever it needed no decoding or
+// normalisation (the usual case), so validating one allocates next to nothing.
+
 /// A valid `/register` body.
-pub struct Register {
+pub struct Register<'a> {
     /// Normalised as Pydantic's `EmailStr` does (NFC local part, IDNA-decoded lower-case domain).
-    pub email: String,
-    pub password: String,
+    pub email: Cow<'a, str>,
+    pub password: Cow<'a, str>,
 }
 
 /// A valid `/login` form (FastAPI's `OAuth2PasswordRequestForm`).
-pub struct Login {
-    pub username: String,
-    pub password: String,
+pub struct Login<'a> {
+    pub username: Cow<'a, str>,
+    pub password: Cow<'a, str>,
     /// `Some("password")` or absent: an empty value counts as absent, as in FastAPI.
-    pub grant_type: Option<String>,
+    pub grant_type: Option<Cow<'a, str>>,
     /// Exactly as sent (space-separated scopes); `""` when absent.
-    pub scope: String,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    pub scope: Cow<'a, str>,
+    pub client_id: Option<Cow<'a, str>>,
+    pub client_secret: Option<Cow<'a, str>>,
 }
 
 /// A valid `/refresh` body.
-pub struct Refresh {
-    pub refresh_token: String,
+pub struct Refresh<'a> {
+    pub refresh_token: Cow<'a, str>,
 }
 
 /// Validates a `/register` request body.
-pub fn register(content_type: Option<&[u8]>, body: &[u8]) -> Result<Register, Rejection> {
+pub fn register<'a>(
+    content_type: Option<&[u8]>,
+    body: &'a [u8],
+) -> Result<Register<'a>, Rejection> {
     json_routes::register(content_type, body)
 }
 
 /// Validates a `/login` request body.
-pub fn login(content_type: Option<&[u8]>, body: &[u8]) -> Result<Login, Rejection> {
+pub fn login<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Login<'a>, Rejection> {
     form::login(content_type, body)
 }
 
 /// Validates a `/refresh` request body.
-pub fn refresh(content_type: Option<&[u8]>, body: &[u8]) -> Result<Refresh, Rejection> {
+pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refresh<'a>, Rejection> {
     json_routes::refresh(content_type, body)
 }
 
@@ -91,21 +98,21 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-impl Register {
+impl Register<'_> {
     /// `{"email":...,"password":...}`: exactly these two fields.
     pub fn to_upstream_body(&self) -> bytes::Bytes {
         upstream::json_object(&[("email", &self.email), ("password", &self.password)])
     }
 }
 
-impl Login {
+impl Login<'_> {
     /// The six form fields, urlencoded; absent optional ones are omitted.
     pub fn to_upstream_body(&self) -> bytes::Bytes {
         let fields = [
             ("grant_type", self.grant_type.as_deref()),
-            ("username", Some(self.username.as_str())),
-            ("password", Some(self.password.as_str())),
-            ("scope", Some(self.scope.as_str())),
+            ("username", Some(&*self.username)),
+            ("password", Some(&*self.password)),
+            ("scope", Some(&*self.scope)),
             ("client_id", self.client_id.as_deref()),
             ("client_secret", self.client_secret.as_deref()),
         ];
@@ -113,7 +120,7 @@ impl Login {
     }
 }
 
-impl Refresh {
+impl Refresh<'_> {
     /// `{"refresh_token":...}`.
     pub fn to_upstream_body(&self) -> bytes::Bytes {
         upstream::json_object(&[("refresh_token", &self.refresh_token)])
@@ -122,7 +129,7 @@ impl Refresh {
 
 const REDACTED: &str = "<redacted>";
 
-impl fmt::Debug for Register {
+impl fmt::Debug for Register<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Register")
             .field("email", &self.email)
@@ -131,7 +138,7 @@ impl fmt::Debug for Register {
     }
 }
 
-impl fmt::Debug for Login {
+impl fmt::Debug for Login<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Login")
             .field("username", &self.username)
@@ -147,7 +154,7 @@ impl fmt::Debug for Login {
     }
 }
 
-impl fmt::Debug for Refresh {
+impl fmt::Debug for Refresh<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Refresh")
             .field("refresh_token", &REDACTED)

@@ -4,7 +4,7 @@
 
 use proptest::prelude::*;
 
-use super::{bearer_token, login, refresh, register, Rejection};
+use super::{bearer_token, login, refresh, register, Login, Rejection};
 
 fn content_type() -> impl Strategy<Value = Option<Vec<u8>>> {
     prop_oneof![
@@ -63,6 +63,49 @@ proptest! {
             }
         }
         let _ = bearer_token(Some(&body));
+    }
+}
+
+/// Python's `quote_plus`, one byte at a time.
+fn python_quote_plus(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                char::from(b).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn login_reencodes_as_python_urlencode(
+        username in "\\PC{0,12}",
+        password in "[ -~]{0,12}",
+        client_secret in proptest::option::of("[ a-z%+&=\u{e9}]{0,8}"),
+    ) {
+        let form = Login {
+            username: username.as_str().into(),
+            password: password.as_str().into(),
+            grant_type: Some("password".into()),
+            scope: "".into(),
+            client_id: None,
+            client_secret: client_secret.as_deref().map(Into::into),
+        };
+        let mut want = format!(
+            "grant_type=password&username={}&password={}&scope=",
+            python_quote_plus(&username),
+            python_quote_plus(&password),
+        );
+        if let Some(secret) = &client_secret {
+            want.push_str("&client_secret=");
+            want.push_str(&python_quote_plus(secret));
+        }
+        prop_assert_eq!(&form.to_upstream_body()[..], want.as_bytes());
     }
 }
 

@@ -80,7 +80,7 @@ fn login_takes_last_repeated_value_and_keeps_scope() {
     )
     .unwrap();
     assert_eq!(
-        (l.username.as_str(), l.password.as_str(), l.scope.as_str()),
+        (&*l.username, &*l.password, &*l.scope),
         ("b c", "p q", "x y")
     );
     assert_eq!(
@@ -94,7 +94,7 @@ fn login_takes_last_repeated_value_and_keeps_scope() {
 fn login_multipart_and_missing_boundary() {
     let body = b"--X\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\r\n--X--\r\n";
     let l = login(Some(b"multipart/form-data; boundary=X"), body).unwrap();
-    assert_eq!((l.username.as_str(), l.password.as_str()), ("u", "p"));
+    assert_eq!((&*l.username, &*l.password), ("u", "p"));
     assert_eq!(
         login(Some(b"multipart/form-data"), body).map(drop),
         Err(Rejection::BadRequest(

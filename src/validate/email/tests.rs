@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+use proptest::prelude::*;
+
 use super::*;
 
 #[test]
@@ -39,4 +41,48 @@ fn explains_like_email_validator() {
         reason(&"x".repeat(2049)),
         "Length must not exceed 2048 characters"
     );
+}
+
+#[test]
+fn plain_addresses_take_the_shortcut() {
+    assert!(matches!(
+        plain_ascii("user@example.com"),
+        Some(Cow::Borrowed("user@example.com"))
+    ));
+    assert_eq!(
+        plain_ascii("User@Example.COM").as_deref(),
+        Some("User@example.com")
+    );
+    // Left to the full rules: mailbox names, Punycode, special-use and bare host names.
+    for other in [
+        "Info@example.com",
+        "a@xn--bcher-kva.de",
+        "a@x.test",
+        "a@localhost",
+    ] {
+        assert!(plain_ascii(other).is_none(), "{other}");
+    }
+}
+
+/// Addresses near every rule the shortcut restates: lengths, mailbox names, `--`, special-use
+/// and dotless domains, and characters it must leave to the full rules.
+fn address() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~@<>\" \t()\\[\\]\u{e9}-]{0,24}",
+        "(info|Abuse|POSTMASTER|[a-zA-Z0-9._%+=-]{1,12})@([a-zA-Z0-9-]{1,8}\\.){0,3}(xn--[a-z0-9]{2,6}|[a-zA-Z0-9-]{1,8}|test|LOCAL|onion|Localhost|arpa|invalid)",
+        "[a-z]{1,70}@([a-z0-9-]{55,66}\\.){1,4}[a-zA-Z]{2,3}",
+        "[a-z]{60,66}@[a-z]{1,3}\\.[a-z]{2}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The shortcut is only ever taken where the full rules give the very same address.
+    #[test]
+    fn plain_ascii_agrees_with_the_full_rules(value in address()) {
+        if let Some(fast) = plain_ascii(&value) {
+            prop_assert_eq!(Ok(fast.into_owned()), validate_faithfully(&value));
+        }
+    }
 }

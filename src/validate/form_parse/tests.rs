@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 
+use proptest::prelude::*;
+
 use super::*;
 
 #[test]
@@ -22,13 +24,77 @@ fn options_header_like_python_multipart() {
 fn too_many_fields_is_a_400() {
     let body = "a&".repeat(1001);
     assert!(matches!(
-        urlencoded(body.as_bytes()),
+        urlencoded(body.as_bytes(), |_, _| ()),
         Err(Rejection::BadRequest(_))
     ));
-    assert_eq!(
-        urlencoded("a&".repeat(1000).as_bytes())
-            .map(|i| i.len())
-            .ok(),
-        Some(1000)
-    );
+    let mut fields = 0;
+    assert!(urlencoded("a&".repeat(1000).as_bytes(), |_, _| fields += 1).is_ok());
+    assert_eq!(fields, 1000);
+}
+
+/// `unquote_plus` as CPython words it: each maximal ASCII run of the latin-1 text is
+/// percent-decoded to bytes and decoded as UTF-8 with replacement; other characters stay.
+fn python_unquote_plus(raw: &[u8]) -> String {
+    let mut out = String::new();
+    for run in raw.chunk_by(|a, b| a.is_ascii() == b.is_ascii()) {
+        if !run.is_ascii() {
+            out.extend(run.iter().map(|&b| char::from(b)));
+            continue;
+        }
+        let text = std::str::from_utf8(run).unwrap().replace('+', " ");
+        let mut bytes = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(pct) = rest.find('%') {
+            bytes.extend_from_slice(&rest.as_bytes()[..pct]);
+            let hex = rest
+                .get(pct + 1..pct + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+            if let Some(h) = hex {
+                bytes.push(u8::from_str_radix(h, 16).unwrap());
+                rest = &rest[pct + 3..];
+            } else {
+                bytes.push(b'%');
+                rest = &rest[pct + 1..];
+            }
+        }
+        bytes.extend_from_slice(rest.as_bytes());
+        out.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    out
+}
+
+fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        proptest::sample::select(b"az09AFf%%+ =&\x80\xa9\xc3\xe9\xff".to_vec()),
+        0..24,
+    )
+}
+
+fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        "[ \t]{0,2}(?i:application/x-www-form-urlencoded)[ \t;]{0,2}(charset=utf-8)?"
+            .prop_map(String::into_bytes),
+        proptest::collection::vec(
+            proptest::sample::select(b"aApPx-/; \t\"\xa0\xc0".to_vec()),
+            0..12
+        ),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn unquote_plus_matches_pythons_wording(raw in form_bytes()) {
+        prop_assert_eq!(unquote_plus(&raw), python_unquote_plus(&raw));
+    }
+
+    /// The byte-level header check only says "urlencoded" where `options_header` would.
+    #[test]
+    fn plain_urlencoded_agrees_with_options_header(raw in header_bytes()) {
+        if is_plain_urlencoded(&raw) {
+            let (ctype, _) = options_header(&latin1(&raw));
+            prop_assert_eq!(ctype, "application/x-www-form-urlencoded");
+        }
+    }
 }
