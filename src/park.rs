@@ -257,8 +257,8 @@ enum Woken {
 /// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`; `verdicts` is the one
 /// `io` and the service share; `drain` says when the server shuts down.
 pub async fn serve<S, B>(
-    io: FramingWatch<TcpStream>,
-    service: S,
+    mut io: FramingWatch<TcpStream>,
+    mut service: S,
     builder: &http1::Builder,
     header_timeout: Duration,
     verdicts: &Verdicts,
@@ -280,8 +280,6 @@ pub async fn serve<S, B>(
         draining: false,
         resumed: false,
     };
-    let mut io = io;
-    let mut service = service;
     loop {
         // Boxed, with the loop below, so that a parked connection's task does not keep room for
         // hyper's connection and the park timer: one allocation per incarnation, not per request.
@@ -457,22 +455,31 @@ where
 
 /// Waits, holding only the socket, until the client sends or closes, the header-read deadline
 /// passes, or graceful shutdown begins.
+///
+/// Polled by hand rather than with `select!` over `peek()`: the `peek` future carries its own
+/// waiter node (232 bytes), and this future's size is part of every connection's task.
 async fn parked(
     io: &FramingWatch<TcpStream>,
     deadline: Instant,
-    drain: Pin<&mut impl Future<Output = ()>>,
+    mut drain: Pin<&mut impl Future<Output = ()>>,
 ) -> Woken {
-    let mut byte = [0u8; 1];
-    tokio::select! {
-        biased;
-        () = drain => Woken::Drain,
-        // `peek`, not `readable()`: readiness can be reported before any byte arrived.
-        peeked = io.get_ref().peek(&mut byte) => match peeked {
-            Ok(0) | Err(_) => Woken::Gone,
-            Ok(_) => Woken::Data,
-        },
-        () = tokio::time::sleep_until(deadline) => Woken::TimedOut,
-    }
+    let mut expired = std::pin::pin!(tokio::time::sleep_until(deadline));
+    std::future::poll_fn(|cx| {
+        if drain.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Woken::Drain);
+        }
+        // `poll_peek`, not read readiness alone: readiness can be reported before any byte
+        // arrived.
+        let mut byte = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        match io.get_ref().poll_peek(cx, &mut buf) {
+            Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Woken::Gone),
+            Poll::Ready(Ok(_)) => return Poll::Ready(Woken::Data),
+            Poll::Pending => {}
+        }
+        expired.as_mut().poll(cx).map(|()| Woken::TimedOut)
+    })
+    .await
 }
 
 /// Resolves when graceful shutdown begins (or the server is gone).
