@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::framing::{FramingWatch, Verdicts};
@@ -176,21 +176,8 @@ impl Acceptor {
             match accepted {
                 Ok((stream, peer)) => {
                     self.backoff = ACCEPT_BACKOFF_MIN;
-                    let first_bytes = self.state.config.client_header_timeout;
                     let connection = self.connection(stream, peer);
-                    let watcher = graceful.watcher();
-                    connections.spawn(async move {
-                        let _permit = permit;
-                        // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or
-                        // HTTP/2) with no deadline of its own, and hyper's header timeout starts
-                        // only after that: a client that never speaks would hold its slot forever.
-                        let Ok(protocol) =
-                            tokio::time::timeout(first_bytes, connection.first_bytes()).await
-                        else {
-                            return;
-                        };
-                        connection.serve(protocol, watcher).await;
-                    });
+                    connections.spawn(connection.serve(permit, graceful.watcher()));
                 }
                 Err(e) if is_per_connection(&e) => {
                     tracing::debug!(error = %e, "accept: peer gave up");
@@ -263,8 +250,20 @@ impl PendingConnection {
         }
     }
 
-    /// Serves the connection until it closes or graceful shutdown has drained it.
-    async fn serve(self, protocol: Protocol, watcher: Watcher) {
+    /// Serves the connection until it closes or graceful shutdown has drained it; `permit` is
+    /// its `--max-connections` slot.
+    ///
+    /// One `async fn` for the whole life (not a block awaiting a second future) so that the
+    /// connection's parts are stored once in its task, which a parked connection keeps.
+    async fn serve(self, permit: OwnedSemaphorePermit, watcher: Watcher) {
+        let _permit = permit;
+        // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or HTTP/2) with no
+        // deadline of its own, and hyper's header timeout starts only after that: a client that
+        // never speaks would hold its slot forever.
+        let first_bytes = self.service.state.config.client_header_timeout;
+        let Ok(protocol) = tokio::time::timeout(first_bytes, self.first_bytes()).await else {
+            return;
+        };
         let io = FramingWatch::new(self.stream, self.framing.clone());
         let state = self.service.state.clone();
         let service = Arc::new(self.service);
