@@ -202,13 +202,14 @@ impl Acceptor {
             .iter()
             .any(|net| net.contains(&peer.ip().to_canonical()));
         let framing = Verdicts::new();
-        let service = ProxyService {
+        // On the heap from the start: the task keeps only a pointer to it.
+        let service = Arc::new(ProxyService {
             state: self.state.clone(),
             peer,
             trusted,
             peer_ip: crate::headers::peer_ip_value(peer),
             framing: framing.clone(),
-        };
+        });
         PendingConnection {
             stream,
             framing,
@@ -232,7 +233,7 @@ enum Protocol {
 struct PendingConnection {
     stream: TcpStream,
     framing: std::sync::Arc<Verdicts>,
-    service: ProxyService,
+    service: Arc<ProxyService>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     http1: Arc<http1::Builder>,
     drained: watch::Receiver<()>,
@@ -243,8 +244,14 @@ impl PendingConnection {
     async fn first_bytes(&self) -> Protocol {
         // `peek` waits for data (or EOF) without consuming it; `readable()` can report a
         // fresh socket ready before anything arrived.
+        // `poll_peek` by hand: the `peek` future carries a waiter node that would size the task.
         let mut head = [0u8; H2_PREFACE.len()];
-        match self.stream.peek(&mut head).await {
+        let peeked = std::future::poll_fn(|cx| {
+            self.stream
+                .poll_peek(cx, &mut tokio::io::ReadBuf::new(&mut head))
+        })
+        .await;
+        match peeked {
             Ok(n) if n > 0 && !H2_PREFACE.starts_with(&head[..n]) => Protocol::Http1,
             _ => Protocol::Unsure,
         }
@@ -266,7 +273,7 @@ impl PendingConnection {
         };
         let io = FramingWatch::new(self.stream, self.framing.clone());
         let state = self.service.state.clone();
-        let service = Arc::new(self.service);
+        let service = self.service;
         let service = service_fn(move |request| {
             let service = service.clone();
             async move { Ok::<_, Infallible>(service.handle(request).await) }
