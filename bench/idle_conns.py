@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Memory per idle keep-alive connection: open N connections to a proxy, send one request on each,
-keep them open, and report the proxy process's RSS growth divided by N.
+keep them open, and report the proxy process's RSS growth divided by N, and the growth per
+connection over the second N/2 (the cost of one more idle connection, without one-time growth).
 
 Connections are opened one after another (each completes its request before the next opens), so
 the proxy's upstream pool stays at one connection and only client-side state is counted.
 Bounded: every step has a timeout and the whole run a deadline.
 
-Usage: idle_conns.py PORT PID N   → prints `IDLE n=.. rss_before_kb=.. rss_after_kb=.. per_conn_bytes=..`
+Usage: idle_conns.py PORT PID N   → prints `IDLE n=.. rss_before_kb=.. rss_half_kb=.. rss_after_kb=.. per_conn_bytes=.. marginal_bytes=..`
 """
 
 import asyncio
@@ -56,14 +57,26 @@ async def main(port: int, pid: int, count: int) -> None:
     await asyncio.sleep(0.5)
     before = rss_kb(pid)
     held = []
-    for _ in range(count):
-        if time.monotonic() - started > DEADLINE:
-            raise RuntimeError("deadline passed")
-        held.append(await one_request(port))
-    await asyncio.sleep(1.0)
-    after = rss_kb(pid)
+
+    async def open_until(n: int) -> int:
+        while len(held) < n:
+            if time.monotonic() - started > DEADLINE:
+                raise RuntimeError("deadline passed")
+            held.append(await one_request(port))
+        await asyncio.sleep(1.0)
+        return rss_kb(pid)
+
+    # Two marks: the average over all connections includes one-time growth (memory the
+    # allocator keeps after the opening burst, runtime tables); the slope between the marks is
+    # what one more idle connection costs.
+    half = await open_until(count // 2)
+    after = await open_until(count)
     per_conn = (after - before) * 1024 / count
-    print(f"IDLE n={count} rss_before_kb={before} rss_after_kb={after} per_conn_bytes={per_conn:.0f}")
+    marginal = (after - half) * 1024 / (count - count // 2)
+    print(
+        f"IDLE n={count} rss_before_kb={before} rss_half_kb={half} rss_after_kb={after} "
+        f"per_conn_bytes={per_conn:.0f} marginal_bytes={marginal:.0f}"
+    )
     for _, writer in held:
         writer.close()
 

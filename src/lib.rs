@@ -2,7 +2,8 @@
 //!
 //! A request flows one way:
 //! ```text
-//! server   accept (connection cap, back-off) → HTTP/1 (park: idle ones drop hyper's state) | hyper-util auto (h2c) → graceful watch
+//! server   accept (connection cap, back-off) → first bytes: HTTP/1 (park: idle ones drop hyper's state)
+//!          | could be the HTTP/2 preface: hyper-util auto (h2c, or HTTP/1 unparked) → graceful watch
 //! service  RequestCtx (id, peer, start) → router → Route | NotFound | MethodNotAllowed
 //! routes   body (bounded read) → validate (FastAPI-exact errors) → typed input
 //! upstream headers (outbound policy) → one pooled rustls client → streamed Response<Incoming>
