@@ -295,8 +295,8 @@ def main():
     if perf_ok:
         out.append("- Instructions per request: `perf stat -e instructions -p PID` across the measurement")
     else:
-        out.append("- Instructions per request: not supported here (`perf stat -e instructions` reports "
-                   "`<not supported>`: no hardware counters in this VM)")
+        out.append("- Instructions per request: counted by callgrind in separate runs (its own table below); "
+                   "`perf stat -e instructions` reports `<not supported>` here (no hardware counters in this VM)")
     if "raw_syscalls" in meta.get("perf_events", ""):
         out.append("- Syscalls and context switches per request: `perf stat -e raw_syscalls:sys_enter,context-switches "
                    "-p PID` across the measurement (tracepoint and software events; they work without hardware counters)")
