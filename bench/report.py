@@ -127,10 +127,11 @@ def load_table(rows, scenario, perf_ok):
     return "\n".join(lines) + "\n"
 
 
-def alloc_table(records):
-    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == "ALLOCS"}
+def per_request_table(records, kind, per_req, fmt, missing):
+    """auth-proxy vs nginx per scenario, from the `kind` records; `per_req` reads one record."""
+    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == kind}
     if not by:
-        return "_not measured (perf uprobes unavailable)_\n"
+        return missing
     lines = [
         "| scenario | auth-proxy | nginx | auth-proxy / nginx |",
         "|---|---:|---:|---:|",
@@ -139,43 +140,36 @@ def alloc_table(records):
         ap, ng = by.get(("auth-proxy", scenario)), by.get(("nginx", scenario))
         if not ap or not ng:
             continue
-
-        def per_req(r):
-            calls = [r[k] for k in ("malloc", "realloc", "calloc")]
-            if not all(c.isdigit() for c in calls) or not int(r["requests"]):
-                return None
-            return sum(int(c) for c in calls) / int(r["requests"])
-
         a, n = per_req(ap), per_req(ng)
         if a is None or n is None:
             continue
-        lines.append(f"| {title} | {a:.1f} | {n:.1f} | {ratio(a, n):.2f}× |")
+        lines.append(f"| {title} | {fmt.format(a)} | {fmt.format(n)} | {ratio(a, n):.2f}× |")
     return "\n".join(lines) + "\n"
+
+
+def allocs_per_request(r):
+    calls = [r[k] for k in ("malloc", "realloc", "calloc")]
+    if not all(c.isdigit() for c in calls) or not int(r["requests"]):
+        return None
+    return sum(int(c) for c in calls) / int(r["requests"])
+
+
+def instructions_per_request(r):
+    if not r.get("ir", "na").isdigit() or not int(r["requests"]):
+        return None
+    return int(r["ir"]) / int(r["requests"])
+
+
+def alloc_table(records):
+    return per_request_table(
+        records, "ALLOCS", allocs_per_request, "{:.1f}", "_not measured (perf uprobes unavailable)_\n"
+    )
 
 
 def instr_table(records):
-    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == "INSTR"}
-    if not by:
-        return "_not measured (no valgrind)_\n"
-    lines = [
-        "| scenario | auth-proxy | nginx | auth-proxy / nginx |",
-        "|---|---:|---:|---:|",
-    ]
-    for scenario, title in SCENARIOS:
-        ap, ng = by.get(("auth-proxy", scenario)), by.get(("nginx", scenario))
-        if not ap or not ng:
-            continue
-
-        def per_req(r):
-            if not r.get("ir", "na").isdigit() or not int(r["requests"]):
-                return None
-            return int(r["ir"]) / int(r["requests"])
-
-        a, n = per_req(ap), per_req(ng)
-        if a is None or n is None:
-            continue
-        lines.append(f"| {title} | {a:,.0f} | {n:,.0f} | {ratio(a, n):.2f}× |")
-    return "\n".join(lines) + "\n"
+    return per_request_table(
+        records, "INSTR", instructions_per_request, "{:,.0f}", "_not measured (no valgrind)_\n"
+    )
 
 
 def machine():
