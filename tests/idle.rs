@@ -268,10 +268,9 @@ async fn a_partial_next_head_keeps_the_connection_unparked_until_it_completes() 
     parked(&proxy, 1).await;
 }
 
-/// hyper is not waiting for a head while a response is still being written. (Waiting for a head
-/// with response bytes still unsent — hyper's last buffered frame blocked on a full socket —
-/// is what `Verdicts::parkable`'s pending-write check rules out; the kernel's send buffer on
-/// loopback swallows every answer this proxy makes, so the unit test in `framing` covers it.)
+/// hyper is not waiting for a head while a response is still being written. (Unsent bytes held
+/// in hyper's buffer — a body larger than the kernel takes — are covered in `park::tests` with a
+/// 16 MiB body; no answer of this proxy is that large.)
 #[tokio::test]
 async fn a_response_still_being_written_keeps_the_connection_unparked() {
     const TOTAL: usize = 16 * 1024 * 1024;
