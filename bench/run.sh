@@ -318,10 +318,19 @@ callgrind_scenario() { # callgrind_scenario TARGET SCENARIO PID PORT SCRIPT OUT_
   log "$target $scenario under callgrind: ${ir:-na} instructions, ${line#RESULT }"
 }
 
+# callgrind_scenarios TARGET PID PORT OUT_PREFIX: every instruction-count scenario, in dump order.
+callgrind_scenarios() {
+  local target=$1 pid=$2 port=$3 prefix=$4 args
+  IR_DUMPS=0
+  for args in "protected_c64 protected.lua" "login_c64 login.lua" "register_c64 register.lua"; do
+    set -- $args
+    callgrind_scenario "$target" "$1" "$pid" "$port" "$2" "$prefix"
+  done
+}
+
 phase_instructions() {
   command -v valgrind >/dev/null || { log "no valgrind: skipping instructions per request"; return 0; }
   log "phase: instructions per request (callgrind, ${IR_SECONDS} s per scenario, untimed)"
-  local scenarios=("protected_c64 protected.lua" "login_c64 login.lua" "register_c64 register.lua") args
   local err=$OUT/auth-proxy-callgrind.log prefix=$OUT/callgrind-ir
   rm -f "$prefix".*
   : >"$err"
@@ -332,11 +341,7 @@ phase_instructions() {
   STARTED+=("$ap")
   local i
   for i in $(seq 300); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
-  IR_DUMPS=0
-  for args in "${scenarios[@]}"; do
-    set -- $args
-    callgrind_scenario auth-proxy "$1" "$ap" "$AP_PORT" "$2" "$prefix"
-  done
+  callgrind_scenarios auth-proxy "$ap" "$AP_PORT" "$prefix"
   stop "$ap"
 
   # nginx without its master process (`master_process off`): the one process is the worker, and
@@ -351,11 +356,7 @@ phase_instructions() {
   STARTED+=("$ng")
   for i in $(seq 300); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
   sleep 1
-  IR_DUMPS=0
-  for args in "${scenarios[@]}"; do
-    set -- $args
-    callgrind_scenario nginx "$1" "$ng" "$REF_HTTP" "$2" "$prefix"
-  done
+  callgrind_scenarios nginx "$ng" "$REF_HTTP" "$prefix"
   stop "$ng"
 }
 
