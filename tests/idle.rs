@@ -29,6 +29,21 @@ async fn parked(proxy: &Proxy, n: u64) {
     .await;
 }
 
+/// A proxy with `header_timeout`, and a connection it parked after answering one request; also
+/// when that answer arrived. The mock and proxy are returned to keep them running.
+async fn parked_after_one_answer(
+    header_timeout: Duration,
+) -> (MockUpstream, Proxy, RawConn, Instant) {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |c| c.client_header_timeout = header_timeout).await;
+    let mut conn = RawConn::connect(proxy.addr).await;
+    conn.send(HEALTHZ).await.unwrap();
+    assert_eq!(conn.response().await.status.as_u16(), 200);
+    let answered = Instant::now();
+    parked(&proxy, 1).await;
+    (mock, proxy, conn, answered)
+}
+
 /// Long enough that an idle connection would have been parked several times over.
 async fn idle_well_past_park() {
     tokio::time::sleep(PARK_AFTER * 5).await;
@@ -329,16 +344,7 @@ async fn requests_that_close_the_connection_still_close_it() {
 
 #[tokio::test]
 async fn a_parked_connection_is_closed_when_its_header_deadline_passes() {
-    let mock = MockUpstream::start_default().await;
-    let proxy = spawn_proxy(&mock.url(), |c| {
-        c.client_header_timeout = Duration::from_secs(1);
-    })
-    .await;
-    let mut conn = RawConn::connect(proxy.addr).await;
-    conn.send(HEALTHZ).await.unwrap();
-    assert_eq!(conn.response().await.status.as_u16(), 200);
-    let answered = Instant::now();
-    parked(&proxy, 1).await;
+    let (_mock, _proxy, mut conn, answered) = parked_after_one_answer(Duration::from_secs(1)).await;
     assert!(conn.closed_within(Duration::from_secs(4)).await, "closed");
     let idle = answered.elapsed();
     assert!(idle >= Duration::from_millis(800), "closed early: {idle:?}");
@@ -350,16 +356,7 @@ async fn a_parked_connection_is_closed_when_its_header_deadline_passes() {
 
 #[tokio::test]
 async fn a_resumed_connection_keeps_the_header_deadline_armed_before_it_was_parked() {
-    let mock = MockUpstream::start_default().await;
-    let proxy = spawn_proxy(&mock.url(), |c| {
-        c.client_header_timeout = Duration::from_secs(2);
-    })
-    .await;
-    let mut conn = RawConn::connect(proxy.addr).await;
-    conn.send(HEALTHZ).await.unwrap();
-    assert_eq!(conn.response().await.status.as_u16(), 200);
-    let answered = Instant::now();
-    parked(&proxy, 1).await;
+    let (_mock, _proxy, mut conn, answered) = parked_after_one_answer(Duration::from_secs(2)).await;
     tokio::time::sleep(Duration::from_millis(1500).saturating_sub(answered.elapsed())).await;
     // A head that never completes: the deadline is the one armed after the answer (2 s), not
     // 2 s from now.
