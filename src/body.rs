@@ -9,6 +9,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 
+use crate::upstream::UpstreamBody;
+
 use crate::error::ProxyError;
 
 /// A response body: bytes the proxy made itself, or the central service's body streamed through.
@@ -17,7 +19,7 @@ use crate::error::ProxyError;
 #[derive(Debug)]
 pub enum ProxyBody {
     Full(Option<Bytes>),
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
 }
 
 impl ProxyBody {
@@ -45,14 +47,14 @@ impl Body for ProxyBody {
                     .filter(|b| !b.is_empty())
                     .map(|b| Ok(Frame::data(b))),
             ),
-            ProxyBody::Upstream(incoming) => Pin::new(incoming).poll_frame(cx),
+            ProxyBody::Upstream(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ProxyBody::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
-            ProxyBody::Upstream(incoming) => incoming.is_end_stream(),
+            ProxyBody::Upstream(body) => body.is_end_stream(),
         }
     }
 
@@ -61,7 +63,7 @@ impl Body for ProxyBody {
             ProxyBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            ProxyBody::Upstream(incoming) => incoming.size_hint(),
+            ProxyBody::Upstream(body) => body.size_hint(),
         }
     }
 }

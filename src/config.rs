@@ -131,13 +131,18 @@ pub struct AuthUrl {
 }
 
 impl AuthUrl {
-    /// The full upstream URI for a route path such as `/login`.
-    pub fn join(&self, path: &str) -> Uri {
-        let path_and_query = format!("{}{path}", self.prefix);
+    /// The upstream request target for a route path such as `/login`, in origin form
+    /// (`/api/login`): what an HTTP/1 request line carries. HTTP/2 adds [`Self::origin`].
+    pub fn path(&self, path: &str) -> Uri {
+        Uri::try_from(format!("{}{path}", self.prefix)).unwrap_or_default()
+    }
+
+    /// Scheme and authority (`https://auth.example:8443/`): what is dialled.
+    pub fn origin(&self) -> Uri {
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
-            .path_and_query(path_and_query)
+            .path_and_query("/")
             .build()
             .unwrap_or_default()
     }

@@ -19,8 +19,7 @@ use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
 use crate::upstream::Upstream;
 
-/// Upstream request URIs, joined once at start-up (over plain HTTP their authority is the pool
-/// key, not the host: see `upstream::pool_key`).
+/// Upstream request targets (origin form, `AUTH_URL`'s path prefix included), built once at start-up.
 pub struct RouteUris {
     pub base: Uri,
     pub register: Uri,
@@ -43,7 +42,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let upstream = Upstream::new(&config)?;
-        let uri = |path| crate::upstream::request_uri(&config.auth_url, path);
+        let uri = |path| config.auth_url.path(path);
         let uris = RouteUris {
             base: uri("/"),
             register: uri("/register"),

@@ -1,6 +1,5 @@
 //! The one pooled, rustls-secured HTTP client to the central service, and how its failures are sorted.
 
-use std::error::Error as _;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,22 +8,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::Config;
 
-mod pool_key;
-mod reuse;
+mod pool;
 
-pub use pool_key::request_uri;
-use pool_key::Dial;
-use reuse::{Counting, Uses};
-
-type HttpsClient = Client<Counting<Dial<HttpsConnector<HttpConnector>>>, Full<Bytes>>;
+pub use pool::UpstreamBody;
+use pool::{ConnectError, Pool, SendError, Sender};
 
 /// How long a central-service answer keeps `/readyz` green without a fresh probe.
 const ANSWERED_RECENTLY: Duration = Duration::from_secs(5);
@@ -37,9 +29,9 @@ pub enum UpstreamError {
     /// No response head within `--upstream-timeout`.
     Timeout,
     /// Refused, unreachable, TLS failure: no connection was made.
-    Connect(hyper_util::client::legacy::Error),
+    Connect(Box<dyn std::error::Error + Send + Sync>),
     /// A connection was made but the exchange broke (reset, malformed HTTP).
-    Exchange(hyper_util::client::legacy::Error),
+    Exchange(hyper::Error),
 }
 
 impl UpstreamError {
@@ -64,35 +56,28 @@ impl UpstreamError {
             }
         }
     }
+}
 
-    fn from_client(e: hyper_util::client::legacy::Error) -> Self {
-        if e.is_connect() {
-            if io_kind(&e) == Some(io::ErrorKind::TimedOut) {
+impl From<ConnectError> for UpstreamError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Dial(e) if io_kind(&*e) == Some(io::ErrorKind::TimedOut) => {
                 UpstreamError::ConnectTimeout
-            } else {
-                UpstreamError::Connect(e)
             }
-        } else {
-            UpstreamError::Exchange(e)
+            ConnectError::Dial(e) => UpstreamError::Connect(e),
+            ConnectError::Handshake(e) => UpstreamError::Connect(Box::new(e)),
         }
     }
+}
 
-    /// A *reused* connection died before any byte of a response: the central service closed it
-    /// while idle, racing our write. Such a request is sent again once, on a fresh connection.
-    /// (Requests hyper had not yet written are retried by hyper-util itself.) A fresh
-    /// connection that dies is never retried: the service may have acted on the request.
-    fn is_stale_connection(&self) -> bool {
-        let UpstreamError::Exchange(e) = self else {
-            return false;
-        };
-        if !Uses::was_reused(e.connect_info()) {
-            return false;
-        }
-        let hyper_error = e.source().and_then(|s| s.downcast_ref::<hyper::Error>());
-        if hyper_error.is_some_and(|h| h.is_incomplete_message() || h.is_canceled()) {
-            return true;
-        }
-        matches!(
+/// Whether a request written on a *reused* connection failed because the central service had
+/// closed that connection while it was idle, racing our write: no byte of an answer came back.
+/// Such a request is sent again once, on a fresh connection. A fresh connection that fails is
+/// never retried: the service may have acted on the request (registered a user twice).
+fn is_stale(e: &hyper::Error) -> bool {
+    e.is_incomplete_message()
+        || e.is_canceled()
+        || matches!(
             io_kind(e),
             Some(
                 io::ErrorKind::ConnectionReset
@@ -100,16 +85,16 @@ impl UpstreamError {
                     | io::ErrorKind::ConnectionAborted
             )
         )
-    }
 }
 
+/// The kind of the first I/O error in `e`'s chain, `e` included.
 fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
-    let mut source = e.source();
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
             return Some(io.kind());
         }
-        source = s.source();
+        next = e.source();
     }
     None
 }
@@ -117,7 +102,9 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
 /// Shared handle to the central service; clone it freely (the pool is shared).
 #[derive(Clone)]
 pub struct Upstream {
-    client: HttpsClient,
+    pool: Arc<Pool>,
+    /// `AUTH_URL`'s scheme and authority: what HTTP/2 requests carry.
+    target: http::Uri,
     /// `AUTH_URL`'s `Host`, for the readiness probe.
     host: http::HeaderValue,
     timeout: Duration,
@@ -131,7 +118,7 @@ struct Health {
 }
 
 impl Upstream {
-    /// Builds the process's one client: bundled web roots plus `--upstream-ca`, ALPN h2 and http/1.1.
+    /// Builds the process's one pool: bundled web roots plus `--upstream-ca`, ALPN h2 and http/1.1.
     pub fn new(config: &Config) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -159,20 +146,10 @@ impl Upstream {
             .enable_http2()
             .wrap_connector(http);
 
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .set_host(false)
-            // Auth requests and answers are small: one copy into hyper's buffer and one
-            // `write` beat a two-slice `writev` (as on the client side, see server.rs).
-            .http1_writev(false)
-            .build(Counting(Dial {
-                inner: connector,
-                target: config.auth_url.join("/"),
-            }));
+        let target = config.auth_url.origin();
         Ok(Upstream {
-            client,
+            pool: Pool::new(connector, target.clone(), config.pool_idle_timeout),
+            target,
             host: config.auth_url.host.clone(),
             timeout: config.upstream_timeout,
             health: Arc::new(Health {
@@ -189,30 +166,57 @@ impl Upstream {
     pub async fn send(
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let attempt = async {
-            match self
-                .client
-                .request(build())
-                .await
-                .map_err(UpstreamError::from_client)
-            {
-                Err(e) if e.is_stale_connection() => {
-                    tracing::debug!("pooled upstream connection was closed; retrying once");
-                    self.client
-                        .request(build())
-                        .await
-                        .map_err(UpstreamError::from_client)
-                }
-                other => other,
-            }
-        };
-        let response = tokio::time::timeout(self.timeout, attempt)
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let response = tokio::time::timeout(self.timeout, self.exchange(build))
             .await
             .map_err(|_| UpstreamError::Timeout)??;
-        Uses::record(response.extensions());
         self.health.answered();
         Ok(response)
+    }
+
+    /// The retry policy around one request: a request hyper did not write is sent on the next
+    /// connection; one that a stale reused connection lost is rebuilt and sent once more on a
+    /// fresh connection (see [`is_stale`]).
+    async fn exchange(
+        &self,
+        build: impl Fn() -> Request<Full<Bytes>>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let mut request = build();
+        let mut stale_retried = false;
+        loop {
+            let pooled = if stale_retried {
+                None
+            } else {
+                self.pool.checkout()
+            };
+            let reused = pooled.is_some();
+            let mut sender = match pooled {
+                Some(sender) => sender,
+                None => self.pool.connect().await?,
+            };
+            match sender.send(request, &self.target).await {
+                Ok(response) => {
+                    let lease = self.pool.release(sender, &response);
+                    let (head, body) = response.into_parts();
+                    return Ok(Response::from_parts(head, UpstreamBody::new(body, lease)));
+                }
+                Err(SendError::Unsent(unsent, _)) if reused => {
+                    if let Sender::Http2(_) = sender {
+                        // A shared connection that turns requests away is going away.
+                        self.pool.forget_http2();
+                    }
+                    request = unsent;
+                }
+                Err(SendError::Sent(e)) if reused && !stale_retried && is_stale(&e) => {
+                    tracing::debug!("pooled upstream connection was closed; retrying once");
+                    stale_retried = true;
+                    request = build();
+                }
+                Err(SendError::Unsent(_, e) | SendError::Sent(e)) => {
+                    return Err(UpstreamError::Exchange(e))
+                }
+            }
+        }
     }
 
     /// Whether the central service answered recently, or answers a `HEAD` of its base URL now.
@@ -220,13 +224,16 @@ impl Upstream {
         if self.health.answered_within(ANSWERED_RECENTLY) {
             return true;
         }
-        let mut probe = Request::new(Full::new(Bytes::new()));
-        *probe.method_mut() = Method::HEAD;
-        *probe.uri_mut() = base.clone();
-        probe
-            .headers_mut()
-            .insert(http::header::HOST, self.host.clone());
-        let answered = tokio::time::timeout(probe_timeout, self.client.request(probe)).await;
+        let probe = || {
+            let mut probe = Request::new(Full::new(Bytes::new()));
+            *probe.method_mut() = Method::HEAD;
+            *probe.uri_mut() = base.clone();
+            probe
+                .headers_mut()
+                .insert(http::header::HOST, self.host.clone());
+            probe
+        };
+        let answered = tokio::time::timeout(probe_timeout, self.exchange(probe)).await;
         let ok = matches!(answered, Ok(Ok(_)));
         if ok {
             self.health.answered();

@@ -1,0 +1,322 @@
+//! Connections to the central service: idle HTTP/1 senders, newest first, or one shared HTTP/2 connection.
+//!
+//! hyper's `client::conn` does the HTTP; this file only decides which connection a request
+//! goes on. It replaced hyper-util's legacy `Client`, which for this one-upstream proxy spent
+//! about 4,000 instructions a request (callgrind) on what a single destination does not need:
+//! a keyed pool map, a boxed future per request, a lazily built connect future raced against
+//! every checkout, connection extras copied into every response.
+//!
+//! An HTTP/1 connection goes back to the pool as soon as its response can no longer need it:
+//! at once when hyper has already read the whole answer (the usual small JSON body), else when
+//! the streamed body ends ([`UpstreamBody`] carries the [`Lease`]). A body dropped before its
+//! end takes its connection with it: hyper closes a connection whose answer was not read.
+//! Idle connections older than `--pool-idle-timeout` are never used and are closed by a
+//! reaper task that runs only while something is idle.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::{Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower_service::Service;
+
+type Connector = HttpsConnector<HttpConnector>;
+type RequestBody = Full<Bytes>;
+
+pub struct Pool {
+    connector: Connector,
+    /// `AUTH_URL`'s scheme and authority: what is dialled, and what HTTP/2 requests carry.
+    target: Uri,
+    idle_timeout: Duration,
+    http1: http1::Builder,
+    idle: Mutex<Idle>,
+}
+
+#[derive(Default)]
+struct Idle {
+    /// Oldest first: returned senders are pushed, checkouts pop the newest (warmest) one.
+    http1: Vec<(http1::SendRequest<RequestBody>, Instant)>,
+    /// When ALPN chose h2, every request shares this connection.
+    http2: Option<http2::SendRequest<RequestBody>>,
+    /// Whether the reaper task is running.
+    reaping: bool,
+}
+
+/// A connection a request can be sent on.
+pub enum Sender {
+    Http1(http1::SendRequest<RequestBody>),
+    Http2(http2::SendRequest<RequestBody>),
+}
+
+/// Why a request got no response.
+#[allow(clippy::large_enum_variant)] // as hyper's own `TrySendError`: boxing would allocate on the retry path
+pub enum SendError {
+    /// The connection closed before hyper wrote a byte of the request: safe to send elsewhere.
+    Unsent(Request<RequestBody>, hyper::Error),
+    /// The request was (or may have been) written.
+    Sent(hyper::Error),
+}
+
+/// Why no connection could be made.
+pub enum ConnectError {
+    /// TCP or TLS failed (refused, unreachable, bad certificate, `--connect-timeout`).
+    Dial(Box<dyn std::error::Error + Send + Sync>),
+    /// The HTTP/2 preface could not be exchanged.
+    Handshake(hyper::Error),
+}
+
+impl Pool {
+    pub fn new(connector: Connector, target: Uri, idle_timeout: Duration) -> Arc<Self> {
+        let mut http1 = http1::Builder::new();
+        // Auth requests and answers are small: one copy into hyper's buffer and one `write`
+        // beat a two-slice `writev` (as on the server side, see server.rs).
+        http1.writev(false);
+        Arc::new(Pool {
+            connector,
+            target,
+            idle_timeout,
+            http1,
+            idle: Mutex::new(Idle::default()),
+        })
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Idle> {
+        // Nothing panics while holding the lock; if something ever did, the list is still valid.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A pooled connection that is open and was idle for less than `--pool-idle-timeout`.
+    pub fn checkout(&self) -> Option<Sender> {
+        let mut idle = self.idle();
+        if let Some(shared) = &idle.http2 {
+            if !shared.is_closed() {
+                return Some(Sender::Http2(shared.clone()));
+            }
+            idle.http2 = None;
+        }
+        let now = Instant::now();
+        while let Some((sender, since)) = idle.http1.pop() {
+            if now.saturating_duration_since(since) >= self.idle_timeout {
+                // The newest is too old, so are all the others.
+                idle.http1.clear();
+                return None;
+            }
+            if !sender.is_closed() {
+                return Some(Sender::Http1(sender));
+            }
+        }
+        None
+    }
+
+    /// Dials `AUTH_URL` and starts HTTP/2 if ALPN chose it, HTTP/1.1 otherwise.
+    pub async fn connect(self: &Arc<Self>) -> Result<Sender, ConnectError> {
+        let mut connector = self.connector.clone();
+        poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(ConnectError::Dial)?;
+        let io = connector
+            .call(self.target.clone())
+            .await
+            .map_err(ConnectError::Dial)?;
+        if io.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(ConnectError::Handshake)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "central service HTTP/2 connection ended");
+                }
+            });
+            self.idle().http2 = Some(sender.clone());
+            Ok(Sender::Http2(sender))
+        } else {
+            let (sender, connection) = self
+                .http1
+                .handshake(io)
+                .await
+                .map_err(ConnectError::Handshake)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "central service connection ended");
+                }
+            });
+            Ok(Sender::Http1(sender))
+        }
+    }
+
+    /// Hands `sender` back once `response` no longer needs it; what the body must carry otherwise.
+    pub fn release(
+        self: &Arc<Self>,
+        sender: Sender,
+        response: &Response<Incoming>,
+    ) -> Option<Lease> {
+        match sender {
+            // The shared connection stays in the pool; this clone is just dropped.
+            Sender::Http2(_) => None,
+            Sender::Http1(sender) => {
+                if sender.is_ready() || response.body().is_end_stream() {
+                    self.put(sender);
+                    None
+                } else {
+                    Some(Lease {
+                        sender,
+                        pool: Arc::clone(self),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Stops handing out the shared HTTP/2 connection; the next request dials a new one.
+    pub fn forget_http2(&self) {
+        self.idle().http2 = None;
+    }
+
+    fn put(self: &Arc<Self>, sender: http1::SendRequest<RequestBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle();
+        idle.http1.push((sender, Instant::now()));
+        if !idle.reaping {
+            idle.reaping = true;
+            tokio::spawn(reap(Arc::downgrade(self), self.idle_timeout));
+        }
+    }
+}
+
+/// Closes idle connections past the timeout (dropping a sender ends its connection task);
+/// exits when nothing is idle, so an idle proxy runs no timer.
+async fn reap(pool: Weak<Pool>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let mut idle = pool.idle();
+        let now = Instant::now();
+        idle.http1.retain(|(sender, since)| {
+            !sender.is_closed() && now.saturating_duration_since(*since) < every
+        });
+        if idle.http1.is_empty() {
+            idle.reaping = false;
+            return;
+        }
+    }
+}
+
+impl Sender {
+    /// Sends `request` once the connection can take it.
+    pub async fn send(
+        &mut self,
+        mut request: Request<RequestBody>,
+        target: &Uri,
+    ) -> Result<Response<Incoming>, SendError> {
+        let sent = match self {
+            Sender::Http1(sender) => {
+                // A sender returned when its answer's body ended may not be ready yet.
+                if let Err(e) = sender.ready().await {
+                    return Err(SendError::Unsent(request, e));
+                }
+                sender.try_send_request(request).await
+            }
+            Sender::Http2(sender) => {
+                if let Err(e) = sender.ready().await {
+                    return Err(SendError::Unsent(request, e));
+                }
+                // HTTP/2 sends scheme and authority as pseudo-headers; HTTP/1 requests are
+                // built in origin form.
+                *request.uri_mut() = absolute(target, request.uri());
+                sender.try_send_request(request).await
+            }
+        };
+        sent.map_err(|mut e| match e.take_message() {
+            Some(request) => SendError::Unsent(request, e.into_error()),
+            None => SendError::Sent(e.into_error()),
+        })
+    }
+}
+
+/// `target`'s scheme and authority with `uri`'s path and query.
+fn absolute(target: &Uri, uri: &Uri) -> Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = target.scheme().cloned();
+    parts.authority = target.authority().cloned();
+    parts.path_and_query = uri.path_and_query().cloned();
+    Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+}
+
+/// An HTTP/1 connection whose answer is still streaming; back to the pool when the body ends.
+pub struct Lease {
+    sender: http1::SendRequest<RequestBody>,
+    pool: Arc<Pool>,
+}
+
+/// The central service's response body, returning its connection to the pool at its end.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    body: Incoming,
+    lease: Option<Lease>,
+}
+
+impl UpstreamBody {
+    pub fn new(body: Incoming, lease: Option<Lease>) -> Self {
+        UpstreamBody { body, lease }
+    }
+
+    fn end(&mut self) {
+        if let Some(Lease { sender, pool }) = self.lease.take() {
+            pool.put(sender);
+        }
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease")
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            // hyper stops polling a body that says it has ended, so check after every frame.
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.end(),
+            Poll::Ready(None) => this.end(),
+            // A broken body: the connection goes with it.
+            Poll::Ready(Some(Err(_))) => this.lease = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
