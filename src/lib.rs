@@ -6,7 +6,7 @@
 //!          | could be the HTTP/2 preface: hyper-util auto (h2c, or HTTP/1 unparked) → graceful watch
 //! service  RequestCtx (id, peer, start) → router → Route | NotFound | MethodNotAllowed
 //! routes   body (bounded read) → validate (FastAPI-exact errors) → typed input
-//! upstream headers (outbound policy) → one pooled rustls client → streamed Response<Incoming>
+//! upstream headers (outbound policy) → pool (HTTP/1 senders or one h2 connection, hyper-rustls) → streamed body
 //! service  Ok(response) | Err(ProxyError) → error (render) → X-Request-Id → access log → client
 //! ```
 
