@@ -114,7 +114,18 @@ struct Plan {
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
+    /// Connections whose serving has ended (see [`MockUpstream::connections_ended`]).
+    ended: AtomicUsize,
     release: Notify,
+}
+
+/// Counts a connection as ended when its serving task lets go of it (after the socket is closed).
+struct EndedGuard(Arc<Shared>);
+
+impl Drop for EndedGuard {
+    fn drop(&mut self) {
+        self.0.ended.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// Builds a [`MockUpstream`]; by default it answers `200 {"ok":true}`.
@@ -265,6 +276,23 @@ impl MockUpstream {
         self.shared.connections.load(Ordering::SeqCst)
     }
 
+    /// Connections the mock has stopped serving: the peer closed or reset it (seen when the mock
+    /// next reads or writes), or the mock closed it itself (`close_after_answer`,
+    /// `close_when_idle_for`, `raw_answer`, `reset`, a failed TLS handshake).
+    pub fn connections_ended(&self) -> usize {
+        self.shared.ended.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` connections have ended.
+    pub async fn wait_for_connections_ended(&self, n: usize) {
+        within(WAIT, "mock connections ending", async {
+            while self.connections_ended() < n {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+    }
+
     /// Lets a stream held by `hold_after_first_chunk` continue.
     pub fn release(&self) {
         self.shared.release.notify_one();
@@ -297,6 +325,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, plan: Arc<Plan>
         shared.connections.fetch_add(1, Ordering::SeqCst);
         let (shared, plan) = (shared.clone(), plan.clone());
         connections.spawn(async move {
+            // Declared first, dropped last: counted once the socket below is closed.
+            let _ended = EndedGuard(shared.clone());
             match &plan.tls {
                 None => {
                     let mut tcp = tcp;
