@@ -46,8 +46,8 @@ pub struct Pool {
 struct Idle {
     /// Oldest first: returned senders are pushed, checkouts pop the newest (warmest) one.
     http1: Vec<(http1::SendRequest<RequestBody>, Instant)>,
-    /// When ALPN chose h2, every request shares this connection.
-    http2: Option<http2::SendRequest<RequestBody>>,
+    /// When ALPN chose h2, every request shares this connection; and when it was last used.
+    http2: Option<(http2::SendRequest<RequestBody>, Instant)>,
     /// Whether the reaper task is running.
     reaping: bool,
 }
@@ -100,13 +100,14 @@ impl Pool {
     /// A pooled connection that is open and was idle for less than `--pool-idle-timeout`.
     pub fn checkout(&self) -> Option<Sender> {
         let mut idle = self.idle();
-        if let Some(shared) = &idle.http2 {
-            if !shared.is_closed() {
+        let now = Instant::now();
+        if let Some((shared, used)) = &mut idle.http2 {
+            if !shared.is_closed() && now.saturating_duration_since(*used) < self.idle_timeout {
+                *used = now;
                 return Some(Sender::Http2(shared.clone()));
             }
             idle.http2 = None;
         }
-        let now = Instant::now();
         while let Some((sender, since)) = idle.http1.pop() {
             if now.saturating_duration_since(since) >= self.idle_timeout {
                 // The newest is too old, so are all the others.
@@ -141,7 +142,16 @@ impl Pool {
                     tracing::debug!(error = %e, "central service HTTP/2 connection ended");
                 }
             });
-            self.idle().http2 = Some(sender.clone());
+            let mut idle = self.idle();
+            if let Some((shared, _)) = &idle.http2 {
+                if !shared.is_closed() {
+                    // Requests that found nothing pooled all dialled; the first h2 connection
+                    // carries them all, and this one closes as its only sender is dropped.
+                    return Ok(Sender::Http2(shared.clone()));
+                }
+            }
+            idle.http2 = Some((sender.clone(), Instant::now()));
+            self.start_reaper(&mut idle);
             Ok(Sender::Http2(sender))
         } else {
             let (sender, connection) = self
@@ -192,6 +202,10 @@ impl Pool {
         }
         let mut idle = self.idle();
         idle.http1.push((sender, Instant::now()));
+        self.start_reaper(&mut idle);
+    }
+
+    fn start_reaper(self: &Arc<Self>, idle: &mut Idle) {
         if !idle.reaping {
             idle.reaping = true;
             tokio::spawn(reap(Arc::downgrade(self), self.idle_timeout));
@@ -199,8 +213,9 @@ impl Pool {
     }
 }
 
-/// Closes idle connections past the timeout (dropping a sender ends its connection task);
-/// exits when nothing is idle, so an idle proxy runs no timer.
+/// Closes connections idle past the timeout (dropping the pool's sender ends an HTTP/1
+/// connection task, and an HTTP/2 one once its last stream is done); exits when nothing is
+/// pooled, so an idle proxy runs no timer.
 async fn reap(pool: Weak<Pool>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
@@ -209,10 +224,17 @@ async fn reap(pool: Weak<Pool>, every: Duration) {
         };
         let mut idle = pool.idle();
         let now = Instant::now();
-        idle.http1.retain(|(sender, since)| {
-            !sender.is_closed() && now.saturating_duration_since(*since) < every
-        });
-        if idle.http1.is_empty() {
+        let fresh = |since: &Instant| now.saturating_duration_since(*since) < every;
+        idle.http1
+            .retain(|(sender, since)| !sender.is_closed() && fresh(since));
+        if idle
+            .http2
+            .as_ref()
+            .is_some_and(|(shared, used)| shared.is_closed() || !fresh(used))
+        {
+            idle.http2 = None;
+        }
+        if idle.http1.is_empty() && idle.http2.is_none() {
             idle.reaping = false;
             return;
         }
