@@ -53,7 +53,7 @@ use hyper::body::{Body, Incoming};
 use hyper::rt::{Sleep, Timer};
 use hyper::server::conn::http1;
 use hyper::service::HttpService;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -139,13 +139,19 @@ impl HeadWait {
     }
 }
 
-/// hyper's HTTP/1 timer for one connection: tokio's, plus a record of the header-read wait.
+/// hyper's HTTP/1 timer for one connection: records the header-read wait, and needs no timer
+/// registration of its own.
 ///
 /// hyper's HTTP/1 server uses its timer for `header_read_timeout` only (hyper 1.x,
-/// `proto/h1/conn.rs`): `sleep_until(now + timeout)` when it starts waiting for a head, and the
-/// sleep is dropped once a head is parsed.
+/// `proto/h1/conn.rs`): `sleep_until(now + timeout)` when it starts waiting for a head, polled
+/// whenever the read is pending, dropped once a head is parsed. A tokio sleep per request cost
+/// ~1,000 instructions (register and deregister in the timer wheel, on every request), though it
+/// almost never fires. [`HeadSleep`] only compares the clock with its deadline: the park tick
+/// in [`Life::run`] wakes the connection's task at least every [`PARK_AFTER`] while hyper
+/// waits for a head, and each wake-up polls hyper, which polls the sleep. So the header
+/// timeout fires at most `PARK_AFTER` late; an idle wait is parked before that anyway, and a
+/// parked connection keeps the deadline (see [`parked`]).
 struct HeadTimer {
-    inner: TokioTimer,
     wait: Arc<HeadWait>,
     /// The configured `header_read_timeout`: hyper's deadline minus this is when the wait
     /// began (cheaper than reading the clock again on every request).
@@ -171,8 +177,8 @@ impl Timer for HeadTimer {
             .store(wait.encode(deadline), Ordering::Relaxed);
         wait.live.store(id, Ordering::Relaxed);
         Box::pin(HeadSleep {
-            inner: tokio::time::sleep_until(deadline),
-            guard: WaitGuard {
+            deadline,
+            _guard: WaitGuard {
                 wait: wait.clone(),
                 id,
             },
@@ -180,24 +186,27 @@ impl Timer for HeadTimer {
     }
 
     fn now(&self) -> std::time::Instant {
-        self.inner.now()
+        std::time::Instant::now()
     }
 }
 
-pin_project_lite::pin_project! {
-    /// One header-read wait; dropping it (hyper parsed a head, or went away) ends the wait.
-    struct HeadSleep {
-        #[pin]
-        inner: tokio::time::Sleep,
-        guard: WaitGuard,
-    }
+/// One header-read wait; dropping it (hyper parsed a head, or went away) ends the wait.
+struct HeadSleep {
+    deadline: Instant,
+    /// Held for its `Drop`: ends the wait in [`HeadWait`].
+    _guard: WaitGuard,
 }
 
 impl Future for HeadSleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.project().inner.poll(cx)
+    /// Ready once the deadline has passed; the park tick, not this sleep, wakes the task.
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -360,7 +369,6 @@ where
 {
     let mut builder = builder.clone();
     builder.timer(HeadTimer {
-        inner: TokioTimer::new(),
         wait: wait.clone(),
         timeout: header_timeout,
     });
