@@ -147,8 +147,14 @@ fn urlencoded<'a>(
 /// `urllib.parse.unquote_plus(raw.decode("latin-1"))`: `+` is a space; `%XX` escapes in each
 /// ASCII run decode as UTF-8 with replacement; raw non-ASCII bytes stay latin-1 characters.
 fn unquote_plus(raw: &[u8]) -> Cow<'_, str> {
-    // Three word-at-a-time scans beat one byte-at-a-time loop on long values.
-    if raw.is_ascii() && !raw.contains(&b'%') && !raw.contains(&b'+') {
+    // Form fields are mostly short: one byte loop there; three word-at-a-time scans beat it on
+    // long values.
+    let plain = if raw.len() <= 32 {
+        !raw.iter().any(|&b| b >= 0x80 || b == b'%' || b == b'+')
+    } else {
+        raw.is_ascii() && !raw.contains(&b'%') && !raw.contains(&b'+')
+    };
+    if plain {
         if let Ok(text) = std::str::from_utf8(raw) {
             return Cow::Borrowed(text); // plain ASCII (so always UTF-8): nothing to decode
         }
