@@ -719,7 +719,7 @@ async fn readyz_head_probe_leaves_a_reusable_connection_in_the_pool() {
     let mut expected = vec![("HEAD".to_owned(), "/".to_owned())];
     expected.extend(std::iter::repeat_n(refresh, 4));
     assert_eq!(seen, expected);
-    // The probe's URI has the same pool key as the routes' (src/service.rs builds both with
-    // `request_uri`), so the probe's connection is the one every later request reuses.
+    // There is one pool for the one AUTH_URL, so the probe's connection is the one every later
+    // request reuses.
     assert_eq!(mock.connections(), 1, "the probe's connection is reused");
 }

@@ -70,10 +70,12 @@ impl From<ConnectError> for UpstreamError {
     }
 }
 
-/// Whether a request written on a *reused* connection failed because the central service had
-/// closed that connection while it was idle, racing our write: no byte of an answer came back.
-/// Such a request is sent again once, on a fresh connection. A fresh connection that fails is
-/// never retried: the service may have acted on the request (registered a user twice).
+/// Whether a request written on a *reused* connection failed the way one does when the central
+/// service closed that connection while it was idle, racing our write: reset, broken pipe, or
+/// EOF before a complete answer. Such a request is sent again once, on a fresh connection.
+/// (hyper cannot tell EOF before any answer byte from EOF inside a head; the first is the race
+/// this is for, the second a broken service.) A fresh connection that fails is never retried:
+/// the service may have acted on the request (registered a user twice).
 fn is_stale(e: &hyper::Error) -> bool {
     e.is_incomplete_message()
         || e.is_canceled()
@@ -85,6 +87,16 @@ fn is_stale(e: &hyper::Error) -> bool {
                     | io::ErrorKind::ConnectionAborted
             )
         )
+}
+
+/// HTTP/2 says the service never processed the stream: RST_STREAM(REFUSED_STREAM), or a
+/// GOAWAY whose last stream id is below ours (RFC 9113 §6.8, §8.7). Safe to send again.
+fn is_unprocessed(e: &hyper::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<h2::Error>())
+        .is_some_and(|h| {
+            h.reason() == Some(h2::Reason::REFUSED_STREAM) || (h.is_go_away() && h.is_remote())
+        })
 }
 
 /// The kind of the first I/O error in `e`'s chain, `e` included.
@@ -167,16 +179,21 @@ impl Upstream {
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let response = tokio::time::timeout(self.timeout, self.exchange(build))
-            .await
-            .map_err(|_| UpstreamError::Timeout)??;
+        let Ok(answered) = tokio::time::timeout(self.timeout, self.exchange(build)).await else {
+            // A shared HTTP/2 connection that let a request time out may be dead: the request's
+            // own stream reset does not close it, so stop handing it out.
+            self.pool.forget_http2();
+            return Err(UpstreamError::Timeout);
+        };
+        let response = answered?;
         self.health.answered();
         Ok(response)
     }
 
-    /// The retry policy around one request: a request hyper did not write is sent on the next
-    /// connection; one that a stale reused connection lost is rebuilt and sent once more on a
-    /// fresh connection (see [`is_stale`]).
+    /// The retry policy around one request: a request hyper did not write on a *reused*
+    /// connection goes to the next one (a fresh connection that takes nothing is a 502); one
+    /// that a stale reused connection lost ([`is_stale`]), or that HTTP/2 says was never
+    /// processed ([`is_unprocessed`]), is rebuilt and sent once more on a fresh connection.
     async fn exchange(
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
@@ -192,7 +209,7 @@ impl Upstream {
             let reused = pooled.is_some();
             let mut sender = match pooled {
                 Some(sender) => sender,
-                None => self.pool.connect().await?,
+                None => Box::pin(self.pool.connect()).await?,
             };
             match sender.send(request, &self.target).await {
                 Ok(response) => {
@@ -207,7 +224,12 @@ impl Upstream {
                     }
                     request = unsent;
                 }
-                Err(SendError::Sent(e)) if reused && !stale_retried && is_stale(&e) => {
+                Err(SendError::Sent(e))
+                    if !stale_retried && (is_unprocessed(&e) || reused && is_stale(&e)) =>
+                {
+                    if let Sender::Http2(_) = sender {
+                        self.pool.forget_http2();
+                    }
                     tracing::debug!("pooled upstream connection was closed; retrying once");
                     stale_retried = true;
                     request = build();

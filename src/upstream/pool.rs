@@ -8,10 +8,13 @@
 //!
 //! An HTTP/1 connection goes back to the pool as soon as its response can no longer need it:
 //! at once when hyper has already read the whole answer (the usual small JSON body), else when
-//! the streamed body ends ([`UpstreamBody`] carries the [`Lease`]). A body dropped before its
-//! end takes its connection with it: hyper closes a connection whose answer was not read.
-//! Idle connections older than `--pool-idle-timeout` are never used and are closed by a
-//! reaper task that runs only while something is idle.
+//! the streamed body ends or reaches its trailers ([`UpstreamBody`] carries the [`Lease`]). A
+//! body dropped before its end drops the lease, and with it the connection's only sender: hyper
+//! then closes the connection. An answer that is already complete (`HEAD`, 204, an empty body)
+//! returns its connection at once, even if hyper is still writing the request body (a service
+//! answering before reading it): the next request then waits for that write.
+//! Idle connections older than `--pool-idle-timeout` are never used, and a reaper task, which
+//! runs only while something is pooled, closes each about that long after its last use.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -110,8 +113,11 @@ impl Pool {
         }
         while let Some((sender, since)) = idle.http1.pop() {
             if now.saturating_duration_since(since) >= self.idle_timeout {
-                // The newest is too old, so are all the others.
-                idle.http1.clear();
+                // The newest is too old, so are all the others. Dropping a sender wakes its
+                // connection task: do it after the lock is released.
+                let expired = std::mem::take(&mut idle.http1);
+                drop(idle);
+                drop(expired);
                 return None;
             }
             if !sender.is_closed() {
@@ -206,9 +212,13 @@ impl Pool {
     }
 
     fn start_reaper(self: &Arc<Self>, idle: &mut Idle) {
-        if !idle.reaping {
+        if idle.reaping {
+            return;
+        }
+        // Always inside the runtime (called from request tasks); if not, a later call retries.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(reap(Arc::downgrade(self), self.idle_timeout));
             idle.reaping = true;
-            tokio::spawn(reap(Arc::downgrade(self), self.idle_timeout));
         }
     }
 }
@@ -217,27 +227,43 @@ impl Pool {
 /// connection task, and an HTTP/2 one once its last stream is done); exits when nothing is
 /// pooled, so an idle proxy runs no timer.
 async fn reap(pool: Weak<Pool>, every: Duration) {
+    let mut wake = Instant::now() + every;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep_until(wake.into()).await;
         let Some(pool) = pool.upgrade() else {
             return;
         };
         let mut idle = pool.idle();
         let now = Instant::now();
         let fresh = |since: &Instant| now.saturating_duration_since(*since) < every;
-        idle.http1
-            .retain(|(sender, since)| !sender.is_closed() && fresh(since));
-        if idle
+        // Oldest first, so the expired ones are a prefix; they are dropped (which wakes their
+        // connection tasks) after the lock is released. Closed ones wake nothing.
+        let cut = idle.http1.partition_point(|(_, since)| !fresh(since));
+        let expired: Vec<_> = idle.http1.drain(..cut).collect();
+        idle.http1.retain(|(sender, _)| !sender.is_closed());
+        let expired_http2 = if idle
             .http2
             .as_ref()
             .is_some_and(|(shared, used)| shared.is_closed() || !fresh(used))
         {
-            idle.http2 = None;
-        }
-        if idle.http1.is_empty() && idle.http2.is_none() {
+            idle.http2.take()
+        } else {
+            None
+        };
+        let oldest = idle
+            .http1
+            .first()
+            .map(|(_, since)| *since)
+            .into_iter()
+            .chain(idle.http2.as_ref().map(|(_, used)| *used))
+            .min();
+        let Some(oldest) = oldest else {
             idle.reaping = false;
             return;
-        }
+        };
+        drop(idle);
+        drop((expired, expired_http2));
+        wake = oldest + every;
     }
 }
 
@@ -325,7 +351,10 @@ impl Body for UpstreamBody {
         let polled = Pin::new(&mut this.body).poll_frame(cx);
         match &polled {
             // hyper stops polling a body that says it has ended, so check after every frame.
-            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.end(),
+            // hyper's server also stops at trailers; by then hyper's client has read the answer.
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() || this.body.is_end_stream() => {
+                this.end();
+            }
             Poll::Ready(None) => this.end(),
             // A broken body: the connection goes with it.
             Poll::Ready(Some(Err(_))) => this.lease = None,
