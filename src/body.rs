@@ -3,10 +3,10 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::upstream::UpstreamBody;
@@ -71,9 +71,11 @@ impl Body for ProxyBody {
 /// Reads a whole request body of at most `limit` bytes.
 ///
 /// Bounded twice: a declared `Content-Length` over the limit is refused before a byte is read,
-/// and `Limited` stops a chunked or lying body as soon as it crosses the limit.
+/// and the running total stops a chunked or lying body as soon as it crosses the limit. A body
+/// that arrives as one data frame (the usual small one, read with its head) is returned as that
+/// frame, neither copied nor collected into a list; only a second frame starts a buffer.
 pub async fn read_bounded(
-    body: Incoming,
+    mut body: Incoming,
     headers: &HeaderMap,
     limit: u64,
 ) -> Result<Bytes, ProxyError> {
@@ -81,11 +83,32 @@ pub async fn read_bounded(
         return Err(ProxyError::BodyTooLarge);
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(ProxyError::BodyTooLarge),
-        Err(_) => Err(ProxyError::ClientBody),
+    let mut first = Bytes::new();
+    let mut joined = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ProxyError::ClientBody)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers: FastAPI ignores them too
+        };
+        // The bytes so far are in `first` or, once a second frame came, all in `joined`.
+        let read = first.len() + joined.len();
+        if data.len() > limit.saturating_sub(read) {
+            return Err(ProxyError::BodyTooLarge);
+        }
+        if read == 0 {
+            first = data;
+        } else {
+            if joined.is_empty() {
+                joined.extend_from_slice(&std::mem::take(&mut first));
+            }
+            joined.extend_from_slice(&data);
+        }
     }
+    Ok(if joined.is_empty() {
+        first
+    } else {
+        joined.freeze()
+    })
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

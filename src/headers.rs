@@ -113,38 +113,77 @@ pub fn outbound_request(
 }
 
 /// Strips hop-by-hop and `Connection`-named headers from an upstream response, in place.
+///
+/// An answer usually carries one of them, `Connection: keep-alive`: one pass over the names
+/// finds which are there and only those are removed (each `remove` hashes its name). Names
+/// that `Connection` lists beyond the hop-by-hop ones, rare, are removed by a second pass.
 pub fn sanitize_response(headers: &mut HeaderMap) {
-    // One pass over the few names a response has, instead of ten lookups that mostly miss.
-    if !headers.keys().any(is_hop_by_hop) {
+    let present = headers
+        .keys()
+        .filter_map(hop_by_hop_index)
+        .fold(0u16, |mask, i| mask | 1 << i);
+    if present == 0 {
         return;
     }
-    // Removing by `&str` needs no allocation, unlike building a `HeaderName` per token.
-    while let Some(connection) = headers.remove(header::CONNECTION) {
-        if let Ok(tokens) = connection.to_str() {
-            for token in tokens.split(',') {
-                headers.remove(token.trim());
-            }
+    if present & 1 != 0 && lists_other_names(headers) {
+        let named: Vec<String> = connection_tokens(headers)
+            .filter(|token| hop_by_hop_position(token).is_none())
+            .map(str::to_owned)
+            .collect();
+        for name in named {
+            headers.remove(name.as_str());
         }
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & 1 << i != 0 {
+            headers.remove(name);
+        }
     }
 }
 
-/// Whether `name` is in [`HOP_BY_HOP`], as one `match` (a unit test keeps the two equal).
+/// The tokens of every `Connection` value (values that are not text are ignored).
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// Whether `Connection` names a header other than the hop-by-hop ones (`close` names none).
+fn lists_other_names(headers: &HeaderMap) -> bool {
+    connection_tokens(headers)
+        .any(|token| !token.eq_ignore_ascii_case("close") && hop_by_hop_position(token).is_none())
+}
+
+/// Where a `Connection` token (any case) is in [`HOP_BY_HOP`].
+fn hop_by_hop_position(token: &str) -> Option<usize> {
+    HOP_BY_HOP
+        .iter()
+        .position(|name| token.eq_ignore_ascii_case(name.as_str()))
+}
+
+/// Where `name` is in [`HOP_BY_HOP`], as one `match` (a unit test keeps the two equal).
+fn hop_by_hop_index(name: &HeaderName) -> Option<u32> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "te" => 3,
+        "trailer" => 4,
+        "transfer-encoding" => 5,
+        "upgrade" => 6,
+        "proxy-authorization" => 7,
+        "proxy-authenticate" => 8,
+        _ => return None,
+    })
+}
+
+/// Whether `name` is in [`HOP_BY_HOP`].
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-    )
+    hop_by_hop_index(name).is_some()
 }
 
 /// Whether a client header never goes upstream as sent: hop-by-hop ([`HOP_BY_HOP`]), rebuilt

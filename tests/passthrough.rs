@@ -516,6 +516,62 @@ async fn chunked_body_over_limit_returns_413_while_reading_and_closes() {
 }
 
 #[tokio::test]
+async fn chunked_body_in_several_chunks_is_forwarded_whole() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut raw = proxy.raw().await;
+
+    // The JSON split mid-string into three chunks (19, 15, 13 bytes): each is its own body frame.
+    let request = "POST /register HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n\
+         13\r\n{\"email\":\"chunk@exa\r\nf\r\nmple.com\",\"pass\r\nd\r\nword\":\"pw-1\"}\r\n0\r\n\r\n";
+    raw.send(request).await.unwrap();
+    let got = raw.response().await;
+
+    got.assert_json(200, r#"{"ok":true}"#);
+    assert_eq!(
+        mock.only_request().body,
+        &br#"{"email":"chunk@example.com","password":"pw-1"}"#[..]
+    );
+    assert!(
+        !raw.closed_within(Duration::from_millis(50)).await,
+        "kept alive"
+    );
+}
+
+#[tokio::test]
+async fn chunked_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |c| c.max_body_bytes = 64).await;
+    // {"refresh_token":"…"} with a 44-byte token is 64 bytes; sent as two 32-byte chunks.
+    let token = "t".repeat(44);
+    let body = format!(r#"{{"refresh_token":"{token}"}}"#);
+    assert_eq!(body.len(), 64);
+    let send = |body: String| {
+        let (a, b) = body.split_at(32);
+        format!(
+            "POST /refresh HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\n\r\n20\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            b.len()
+        )
+    };
+
+    let mut raw = proxy.raw().await;
+    raw.send(send(body.clone())).await.unwrap();
+    raw.response().await.assert_json(200, r#"{"ok":true}"#);
+    assert_eq!(mock.only_request().body, body.as_bytes());
+
+    let mut raw = proxy.raw().await;
+    raw.send(send(format!(r#"{{"refresh_token":"{token}x"}}"#)))
+        .await
+        .unwrap();
+    raw.response()
+        .await
+        .assert_json(413, r#"{"detail":"Request body too large"}"#);
+    assert_eq!(mock.requests().len(), 1, "nothing more forwarded");
+}
+
+#[tokio::test]
 async fn protected_without_bearer_credentials_returns_401_and_forwards_nothing() {
     let mock = MockUpstream::start_default().await;
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
