@@ -122,24 +122,38 @@ fn urlencoded<'a>(
     body: &'a [u8],
     mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
 ) -> Result<(), Rejection> {
-    for (n, piece) in body
-        .split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .enumerate()
-    {
-        if n == MAX_FIELDS {
+    // The usual body is ASCII: checked and converted once, so that a name or value that needs
+    // no decoding is a slice of it rather than a UTF-8 check of its own.
+    let text = if body.is_ascii() {
+        std::str::from_utf8(body).ok()
+    } else {
+        None
+    };
+    let decode = |from: usize, to: usize| -> Cow<'a, str> {
+        match text.and_then(|text| text.get(from..to)) {
+            Some(plain) if !plain.bytes().any(|b| b == b'%' || b == b'+') => Cow::Borrowed(plain),
+            _ => unquote_plus(body.get(from..to).unwrap_or_default()),
+        }
+    };
+    let mut start = 0;
+    let mut fields = 0;
+    for piece in body.split(|&b| b == b'&') {
+        let (from, to) = (start, start + piece.len());
+        start = to + 1; // past the `&`
+        if piece.is_empty() {
+            continue;
+        }
+        if fields == MAX_FIELDS {
             return Err(errors::bad_request(
                 "Too many fields. Maximum number of fields is 1000.",
             ));
         }
+        fields += 1;
         let (name, value) = match piece.iter().position(|&b| b == b'=') {
-            Some(eq) => (
-                piece.get(..eq).unwrap_or_default(),
-                piece.get(eq + 1..).unwrap_or_default(),
-            ),
-            None => (piece, &[][..]),
+            Some(eq) => (decode(from, from + eq), decode(from + eq + 1, to)),
+            None => (decode(from, to), Cow::Borrowed("")),
         };
-        each(unquote_plus(name), FormValue::Text(unquote_plus(value)));
+        each(name, FormValue::Text(value));
     }
     Ok(())
 }
@@ -147,14 +161,7 @@ fn urlencoded<'a>(
 /// `urllib.parse.unquote_plus(raw.decode("latin-1"))`: `+` is a space; `%XX` escapes in each
 /// ASCII run decode as UTF-8 with replacement; raw non-ASCII bytes stay latin-1 characters.
 fn unquote_plus(raw: &[u8]) -> Cow<'_, str> {
-    // Form fields are mostly short: one byte loop there; three word-at-a-time scans beat it on
-    // long values.
-    let plain = if raw.len() <= 32 {
-        !raw.iter().any(|&b| b >= 0x80 || b == b'%' || b == b'+')
-    } else {
-        raw.is_ascii() && !raw.contains(&b'%') && !raw.contains(&b'+')
-    };
-    if plain {
+    if raw.is_ascii() && !raw.contains(&b'%') && !raw.contains(&b'+') {
         if let Ok(text) = std::str::from_utf8(raw) {
             return Cow::Borrowed(text); // plain ASCII (so always UTF-8): nothing to decode
         }

@@ -70,6 +70,11 @@ fn form_bytes() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// Bodies that take the all-ASCII path.
+fn ascii_form_bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(proptest::sample::select(b"az09AFf%%+ =&".to_vec()), 0..32)
+}
+
 fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[ \t]{0,2}(?i:application/x-www-form-urlencoded)[ \t;]{0,2}(charset=utf-8)?"
@@ -87,6 +92,30 @@ proptest! {
     #[test]
     fn unquote_plus_matches_pythons_wording(raw in form_bytes()) {
         prop_assert_eq!(unquote_plus(&raw), python_unquote_plus(&raw));
+    }
+
+    /// The field loop (ASCII bodies sliced as one `&str`) gives python-multipart's fields:
+    /// `&`-separated, empty pieces skipped, split at the first `=`, each side unquoted.
+    #[test]
+    fn urlencoded_fields_match_pythons(raw in prop_oneof![form_bytes(), ascii_form_bytes()]) {
+        let mut got = Vec::new();
+        urlencoded(&raw, |name, value| {
+            let FormValue::Text(value) = value else { unreachable!("no files in a urlencoded body") };
+            got.push((name.into_owned(), value.into_owned()));
+        })
+        .unwrap();
+        let want: Vec<(String, String)> = raw
+            .split(|&b| b == b'&')
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| {
+                let (name, value) = match piece.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&piece[..eq], &piece[eq + 1..]),
+                    None => (piece, &[][..]),
+                };
+                (python_unquote_plus(name), python_unquote_plus(value))
+            })
+            .collect();
+        prop_assert_eq!(got, want);
     }
 
     /// The byte-level header check only says "urlencoded" where `options_header` would.
