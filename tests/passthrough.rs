@@ -725,6 +725,49 @@ async fn login_forwards_the_optional_oauth2_fields() {
     assert_eq!(fields, expected);
 }
 
+/// A form that already is what the proxy would send goes upstream byte for byte (empty
+/// optional fields included, as the contract allows); one that is not is re-encoded with the
+/// six fields only, in FastAPI's order, absent optional ones left out.
+#[tokio::test]
+async fn login_forwards_a_canonical_form_as_sent_and_re_encodes_any_other() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+    let cases: [(&str, &str); 4] = [
+        (
+            "grant_type=password&username=user%40example.com&password=hunter2&scope=&client_id=&client_secret=",
+            "grant_type=password&username=user%40example.com&password=hunter2&scope=&client_id=&client_secret=",
+        ),
+        ("username=a+b&password=p%2Aq", "username=a+b&password=p%2Aq"),
+        // Out of order, a lower-case escape, an escaped unreserved byte, an unknown field.
+        (
+            "password=p%2aq&username=%61&extra=1",
+            "username=a&password=p%2Aq&scope=",
+        ),
+        (
+            "grant_type=&username=u@x&password=p&scope=a%20b",
+            "username=u%40x&password=p&scope=a+b",
+        ),
+    ];
+    for (n, (sent, forwarded)) in cases.into_iter().enumerate() {
+        let got = client.send(post_form("/login", sent)).await;
+        assert_eq!(got.status.as_u16(), 200, "{sent}: {:?}", got.text());
+        let seen = mock.requests();
+        assert_eq!(seen.len(), n + 1, "{sent}");
+        let seen = &seen[n];
+        assert_eq!(seen.body, forwarded.as_bytes(), "{sent}");
+        assert_eq!(
+            seen.headers[http::header::CONTENT_LENGTH],
+            forwarded.len().to_string().as_str(),
+            "{sent}"
+        );
+        assert_eq!(
+            seen.headers[http::header::CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+    }
+}
+
 #[tokio::test]
 async fn login_accepts_multipart_form_data() {
     let mock = MockUpstream::start_default().await;

@@ -18,7 +18,7 @@ pub async fn handle(
         cx,
         &state.uris.login,
         FORM_URLENCODED,
-        |content_type, body| Ok(validate::login(content_type, body)?.to_upstream_body()),
+        validate::login_upstream_body,
     )
     .await
 }

@@ -85,7 +85,7 @@ pub async fn forward_validated(
     cx: &mut RouteCx<'_>,
     uri: &http::Uri,
     content_type: HeaderValue,
-    validate: impl FnOnce(Option<&[u8]>, &[u8]) -> Result<Bytes, Rejection>,
+    validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = request.into_parts();
     let bytes = body::read_bounded(body, &parts.headers, cx.state.config.max_body_bytes).await?;

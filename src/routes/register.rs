@@ -1,5 +1,6 @@
 //! `POST /register`: JSON in, validated, re-serialised with only the known fields, forwarded.
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
@@ -18,7 +19,7 @@ pub async fn handle(
         cx,
         &state.uris.register,
         APPLICATION_JSON,
-        |content_type, body| Ok(validate::register(content_type, body)?.to_upstream_body()),
+        |content_type, body: &Bytes| Ok(validate::register(content_type, body)?.to_upstream_body()),
     )
     .await
 }

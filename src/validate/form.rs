@@ -3,6 +3,7 @@
 
 use super::errors::{self, Entry, Input, Loc};
 use super::form_parse::{self, FormValue};
+use super::upstream::unreserved;
 use super::{Login, Rejection};
 
 /// The form's parameters, in the order FastAPI validates (and reports) them.
@@ -71,6 +72,86 @@ pub fn login<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Login<'a
             Loc::Field("username"),
             Input::Null,
         )])),
+    }
+}
+
+/// Whether a `/login` body can go upstream as the client sent it: a valid form that is
+/// already what [`Login::to_upstream_body`] writes, except that an optional field may be
+/// present and empty (the contract allows either). That is the six names in FastAPI's order,
+/// each at most once, optional ones possibly absent, separated by single `&`; every value in
+/// `quote_plus`'s own spelling ([`is_quote_plus_spelling`]); `grant_type` empty or `password`;
+/// `username` and `password` non-empty. Such a body decodes to the same six values as its
+/// re-encoding, so forwarding it unchanged saves decoding, re-encoding and two allocations.
+/// Anything else, valid or not, takes [`login`].
+pub fn is_upstream_ready(content_type: Option<&[u8]>, body: &[u8]) -> bool {
+    if !form_parse::is_plain_urlencoded(content_type.unwrap_or_default()) {
+        return false;
+    }
+    let mut next = 0; // the first slot of `FIELDS` that may come next
+    for piece in body.split(|&b| b == b'&') {
+        let Some((name, value)) = split_at_eq(piece) else {
+            return false;
+        };
+        let Some(slot) = FIELDS
+            .iter()
+            .skip(next)
+            .position(|field| field.as_bytes() == name)
+            .map(|offset| next + offset)
+        else {
+            return false;
+        };
+        // `username` (1) and `password` (2) are required: neither may be skipped.
+        if (next..slot).any(|skipped| matches!(skipped, 1 | 2)) {
+            return false;
+        }
+        let valid = match slot {
+            0 => value.is_empty() || value == b"password",
+            1 | 2 => !value.is_empty(),
+            _ => true,
+        };
+        if !valid || !is_quote_plus_spelling(value) {
+            return false;
+        }
+        next = slot + 1;
+    }
+    next > 2
+}
+
+fn split_at_eq(piece: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = piece.iter().position(|&b| b == b'=')?;
+    Some((piece.get(..eq)?, piece.get(eq + 1..)?))
+}
+
+/// Whether `quote_plus(unquote_plus(raw)) == raw` for a value that decodes to ASCII:
+/// unreserved bytes, `+` for a space, and `%XX` (upper-case hex) only for an ASCII byte that
+/// `quote_plus` escapes. An escape of a non-ASCII byte answers `false` (its UTF-8 would need
+/// checking), and so does anything else `unquote_plus` would change the spelling of.
+fn is_quote_plus_spelling(raw: &[u8]) -> bool {
+    let mut rest = raw;
+    loop {
+        match rest {
+            [] => return true,
+            [b'%', hi, lo, tail @ ..] => {
+                let byte = match (upper_hex(*hi), upper_hex(*lo)) {
+                    (Some(hi), Some(lo)) => hi << 4 | lo,
+                    _ => return false,
+                };
+                if byte >= 0x80 || byte == b' ' || unreserved(byte) {
+                    return false;
+                }
+                rest = tail;
+            }
+            [b, tail @ ..] if *b == b'+' || unreserved(*b) => rest = tail,
+            _ => return false,
+        }
+    }
+}
+
+fn upper_hex(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 

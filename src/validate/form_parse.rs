@@ -55,7 +55,7 @@ pub fn parse<'a>(
 /// spaces and tabs, as [`options_header`] does then) `application/x-www-form-urlencoded` in any
 /// case. Only ASCII can match, and no latin-1 letter lower-cases to ASCII, so a `true` here is
 /// what `options_header` would say; anything else takes that exact path.
-fn is_plain_urlencoded(raw: &[u8]) -> bool {
+pub fn is_plain_urlencoded(raw: &[u8]) -> bool {
     let mut ctype = raw;
     while let [b' ' | b'\t', rest @ ..] = ctype {
         ctype = rest;

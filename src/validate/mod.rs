@@ -79,6 +79,19 @@ pub fn login<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Login<'a
     form::login(content_type, body)
 }
 
+/// Validates a `/login` request body and returns the body the central service gets: the
+/// client's own bytes when they already are that form (the usual case: no copy, no
+/// re-encoding), else the six fields re-encoded by [`Login::to_upstream_body`].
+pub fn login_upstream_body(
+    content_type: Option<&[u8]>,
+    body: &bytes::Bytes,
+) -> Result<bytes::Bytes, Rejection> {
+    if form::is_upstream_ready(content_type, body) {
+        return Ok(body.clone());
+    }
+    Ok(login(content_type, body)?.to_upstream_body())
+}
+
 /// Validates a `/refresh` request body.
 pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refresh<'a>, Rejection> {
     json_routes::refresh(content_type, body)

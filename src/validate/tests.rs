@@ -91,6 +91,72 @@ fn login_takes_last_repeated_value_and_keeps_scope() {
 }
 
 #[test]
+fn login_upstream_body_passes_a_ready_form_through_without_copying() {
+    for ready in [
+        "grant_type=password&username=user%40example.com&password=hunter2&scope=&client_id=&client_secret=",
+        "username=u&password=p",
+        "grant_type=&username=a+b&password=%21~%2A&scope=read+write&client_secret=s",
+        "username=u&password=p&client_id=c",
+    ] {
+        let body = bytes::Bytes::from(ready);
+        let out = login_upstream_body(FORM, &body).unwrap();
+        assert_eq!(out, body, "{ready}");
+        assert_eq!(out.as_ptr(), body.as_ptr(), "{ready}: copied");
+    }
+    // Anything else is decoded and re-encoded (or refused) exactly as before.
+    for (sent, want) in [
+        ("password=p&username=u", Ok("username=u&password=p&scope=")),
+        (
+            "username=u&username=v&password=p",
+            Ok("username=v&password=p&scope="),
+        ),
+        (
+            "username=%75&password=p",
+            Ok("username=u&password=p&scope="),
+        ),
+        (
+            "username=u%2a&password=p",
+            Ok("username=u%2A&password=p&scope="),
+        ),
+        (
+            "username=u%7E&password=p",
+            Ok("username=u~&password=p&scope="),
+        ),
+        (
+            "username=a%20b&password=p",
+            Ok("username=a+b&password=p&scope="),
+        ),
+        (
+            "username=%C3%A9&password=p",
+            Ok("username=%C3%A9&password=p&scope="),
+        ),
+        (
+            "username=u&password=p&&scope=",
+            Ok("username=u&password=p&scope="),
+        ),
+        (
+            "username=u&password=p&x=1",
+            Ok("username=u&password=p&scope="),
+        ),
+        (
+            "username=u@x&password=p",
+            Ok("username=u%40x&password=p&scope="),
+        ),
+        ("username=u&password=", Err(())),
+        ("username=u", Err(())),
+        ("grant_type=token&username=u&password=p", Err(())),
+    ] {
+        let body = bytes::Bytes::from(sent);
+        let out = login_upstream_body(FORM, &body).map_err(drop);
+        assert_eq!(out, want.map(bytes::Bytes::from), "{sent}");
+    }
+    let body = bytes::Bytes::from_static(b"username=u&password=p");
+    let with_charset = Some(b"application/x-www-form-urlencoded; charset=utf-8".as_slice());
+    let out = login_upstream_body(with_charset, &body).unwrap();
+    assert_eq!(out, "username=u&password=p&scope=");
+}
+
+#[test]
 fn login_multipart_and_missing_boundary() {
     let body = b"--X\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\r\n--X--\r\n";
     let l = login(Some(b"multipart/form-data; boundary=X"), body).unwrap();

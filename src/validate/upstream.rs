@@ -68,7 +68,7 @@ fn quote_plus(out: &mut Vec<u8>, s: &str) {
 }
 
 /// `quote_plus`'s safe set: ASCII letters and digits and `_.-~`, as one table lookup.
-fn unreserved(b: u8) -> bool {
+pub fn unreserved(b: u8) -> bool {
     const TABLE: [bool; 256] = {
         let mut table = [false; 256];
         let mut c: u8 = 0;
