@@ -45,32 +45,100 @@ pub fn validate(value: &str) -> Result<Cow<'_, str>, Reason> {
 }
 
 /// The usual address, decided without the full rules: an ASCII dot-atom local part that is
-/// not an RFC 2142 mailbox name, `@`, and a plain LDH host name ([`email_domain::is_plain`]).
-/// Such an address normalises to itself with a lower-cased domain. `None` for anything else,
-/// valid or not: [`validate_faithfully`] decides those and explains the invalid ones.
+/// not an RFC 2142 mailbox name, `@`, and a plain host name: LDH labels of at most 63 bytes
+/// that neither start nor end with `-`, no `--` anywhere (so neither Punycode nor the "ab--"
+/// rule applies), at least one dot, at most 253 bytes, ending in a letter, its top-level
+/// label not special-use. Such an address normalises to itself with a lower-cased domain.
+/// One pass over the bytes. `None` for anything else, valid or not: [`validate_faithfully`]
+/// decides those and explains the invalid ones.
 fn plain_ascii(value: &str) -> Option<Cow<'_, str>> {
+    let bytes = value.as_bytes();
     // ASCII throughout (checked below), so the length in bytes is the length in characters.
-    if value.len() > EMAIL_MAX_LENGTH {
+    if bytes.len() > EMAIL_MAX_LENGTH {
         return None;
     }
-    let (local, domain) = value.split_once('@')?;
-    if !is_dot_atom(local, is_atext)
-        || CASE_INSENSITIVE_MAILBOX_NAMES
+    let at = dot_atom_before_at(bytes)?;
+    let local = bytes.get(..at)?;
+    let domain = bytes.get(at + 1..)?;
+    if local.len() <= LONGEST_MAILBOX_NAME
+        && CASE_INSENSITIVE_MAILBOX_NAMES
             .iter()
-            .any(|name| local.eq_ignore_ascii_case(name))
-        || !email_domain::is_plain(domain)
+            .any(|name| local.eq_ignore_ascii_case(name.as_bytes()))
     {
         return None;
     }
-    if !domain.bytes().any(|b| b.is_ascii_uppercase()) {
+    let has_upper = plain_host_name(domain)?;
+    if !has_upper {
         return Some(Cow::Borrowed(value));
     }
     let mut normalised = value.to_owned();
-    if let Some(domain) = normalised.get_mut(local.len() + 1..) {
+    if let Some(domain) = normalised.get_mut(at + 1..) {
         domain.make_ascii_lowercase();
     }
     Some(Cow::Owned(normalised))
 }
+
+const LONGEST_MAILBOX_NAME: usize = 10;
+
+/// The index of the first `@`, when what comes before it is a dot-atom of ASCII `atext`.
+fn dot_atom_before_at(bytes: &[u8]) -> Option<usize> {
+    let mut after_dot = true; // at the start, as after a dot: a dot here is an error
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'@' if !after_dot => return Some(i),
+            b'.' if !after_dot => after_dot = true,
+            _ if ATEXT[usize::from(b)] => after_dot = false,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Whether `domain` is a plain host name as [`plain_ascii`] describes it, and if so whether
+/// it has an upper-case letter.
+fn plain_host_name(domain: &[u8]) -> Option<bool> {
+    const DOMAIN_MAX_LENGTH: usize = 253;
+    const DNS_LABEL_LENGTH_LIMIT: usize = 63;
+    if domain.len() > DOMAIN_MAX_LENGTH {
+        return None;
+    }
+    let (mut label_start, mut prev, mut dots, mut has_upper) = (0, b'.', 0, false);
+    for (i, &b) in domain.iter().enumerate() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' => {}
+            b'A'..=b'Z' => has_upper = true,
+            b'-' if prev != b'.' && prev != b'-' => {}
+            b'.' if prev != b'.' && prev != b'-' && i - label_start <= DNS_LABEL_LENGTH_LIMIT => {
+                label_start = i + 1;
+                dots += 1;
+            }
+            _ => return None,
+        }
+        prev = b;
+    }
+    let tld = domain.get(label_start..)?;
+    let valid = dots > 0
+        && prev.is_ascii_alphabetic()
+        && tld.len() <= DNS_LABEL_LENGTH_LIMIT
+        && !email_domain::SPECIAL_USE_DOMAIN_NAMES
+            .iter()
+            .any(|name| tld.eq_ignore_ascii_case(name.as_bytes()));
+    valid.then_some(has_upper)
+}
+
+/// ASCII `atext` (RFC 5322) as a table: letters, digits and ``!#$%&'*+-/=?^_`{|}~``.
+const ATEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c: u8 = 0;
+    loop {
+        table[c as usize] = c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'/' | b'=' | b'?' | b'^'..=b'`' | b'{'..=b'~');
+        if c == u8::MAX {
+            break table;
+        }
+        c += 1;
+    }
+};
 
 /// python-email-validator's rules, step by step as upstream takes them.
 fn validate_faithfully(value: &str) -> Result<String, Reason> {

@@ -11,7 +11,7 @@ use super::email_chars::{
 const DOMAIN_MAX_LENGTH: usize = 253;
 const DNS_LABEL_LENGTH_LIMIT: usize = 63;
 /// email-validator's `SPECIAL_USE_DOMAIN_NAMES` (RFC 6761 and friends).
-const SPECIAL_USE_DOMAIN_NAMES: [&str; 6] =
+pub const SPECIAL_USE_DOMAIN_NAMES: [&str; 6] =
     ["arpa", "invalid", "local", "localhost", "onion", "test"];
 
 /// A valid domain: its IDNA ASCII form and the Unicode form used in the normalised address.
@@ -87,23 +87,6 @@ pub fn validate_name(domain: &str) -> Result<Domain, String> {
     invalid_chars(&unicode, "")?;
     check_unsafe(&unicode, false)?;
     Ok(Domain { ascii, unicode })
-}
-
-/// Whether [`validate_name`] accepts `domain` as it is, but for its case: LDH labels (no
-/// leading or trailing hyphen) within the length limits, a letter-ending top-level domain that
-/// is not special-use, and no `--` anywhere (so neither Punycode nor the "ab--" rule applies).
-/// Decided without allocating; `false` for some valid names too, which take [`validate_name`].
-pub fn is_plain(domain: &str) -> bool {
-    let tld = domain.rsplit('.').next().unwrap_or_default();
-    is_ascii_hostname(domain)
-        && domain.len() <= DOMAIN_MAX_LENGTH
-        && domain.split('.').all(|l| l.len() <= DNS_LABEL_LENGTH_LIMIT)
-        && domain.contains('.')
-        && !domain.contains("--")
-        && domain.ends_with(|c: char| c.is_ascii_alphabetic())
-        && !SPECIAL_USE_DOMAIN_NAMES
-            .iter()
-            .any(|name| tld.eq_ignore_ascii_case(name))
 }
 
 fn invalid_chars(s: &str, when: &str) -> Result<(), String> {

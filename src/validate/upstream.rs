@@ -5,6 +5,12 @@ use super::echo;
 
 /// A flat JSON object of string fields, compact, non-ASCII kept as UTF-8.
 pub fn json_object(fields: &[(&str, &str)]) -> bytes::Bytes {
+    if fields
+        .iter()
+        .all(|(k, v)| !needs_json_escape(k) && !needs_json_escape(v))
+    {
+        return plain_json_object(fields);
+    }
     let mut out = String::with_capacity(
         16 + fields
             .iter()
@@ -22,6 +28,35 @@ pub fn json_object(fields: &[(&str, &str)]) -> bytes::Bytes {
     }
     out.push('}');
     out.into()
+}
+
+/// [`json_object`] when no string needs an escape (the usual case): written into a buffer of
+/// exactly its length, so that it becomes `Bytes` without a second allocation.
+fn plain_json_object(fields: &[(&str, &str)]) -> bytes::Bytes {
+    // `{` `}`, and per field `"k":"v"` and a comma (one too many, for the last field).
+    let len = 1 + fields
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 6)
+        .sum::<usize>();
+    let mut out = Vec::with_capacity(len.max(2));
+    out.push(b'{');
+    for (n, (k, v)) in fields.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b'}');
+    out.into()
+}
+
+/// Whether a JSON string literal of `s` has an escape: a control character, `"` or `\`.
+fn needs_json_escape(s: &str) -> bool {
+    s.bytes().any(|b| b < b' ' || b == b'"' || b == b'\\')
 }
 
 /// `application/x-www-form-urlencoded` as Python's `urlencode` (`quote_plus`) writes it;

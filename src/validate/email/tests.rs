@@ -86,3 +86,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// And it is taken for the plain addresses it describes, so that it cannot narrow unseen.
+    #[test]
+    fn plain_ascii_takes_plain_addresses(
+        local in "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}(\\.[a-zA-Z0-9_+-]{1,5}){0,2}",
+        labels in proptest::collection::vec("[a-zA-Z0-9]([a-zA-Z0-9]|-[a-zA-Z0-9]){0,6}", 1..4),
+        tld in "[a-zA-Z]{2,9}",
+    ) {
+        let special = ["arpa", "invalid", "local", "localhost", "onion", "test"];
+        prop_assume!(!special.iter().any(|s| tld.eq_ignore_ascii_case(s)));
+        prop_assume!(!CASE_INSENSITIVE_MAILBOX_NAMES.iter().any(|m| local.eq_ignore_ascii_case(m)));
+        let domain = format!("{}.{tld}", labels.join("."));
+        let value = format!("{local}@{domain}");
+        let want = format!("{local}@{}", domain.to_ascii_lowercase());
+        let got = plain_ascii(&value);
+        prop_assert_eq!(got.as_deref(), Some(want.as_str()));
+    }
+}
