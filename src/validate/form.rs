@@ -87,65 +87,104 @@ pub fn is_upstream_ready(content_type: Option<&[u8]>, body: &[u8]) -> bool {
     if !form_parse::is_plain_urlencoded(content_type.unwrap_or_default()) {
         return false;
     }
+    let mut rest = body;
     let mut next = 0; // the first slot of `FIELDS` that may come next
-    for piece in body.split(|&b| b == b'&') {
-        let Some((name, value)) = split_at_eq(piece) else {
-            return false;
-        };
-        let Some(slot) = FIELDS
-            .iter()
-            .skip(next)
-            .position(|field| field.as_bytes() == name)
-            .map(|offset| next + offset)
-        else {
+    loop {
+        let Some(slot) = (next..FIELDS.len()).find(|&slot| {
+            FIELDS_EQ
+                .get(slot)
+                .is_some_and(|name| rest.starts_with(name.as_bytes()))
+        }) else {
             return false;
         };
         // `username` (1) and `password` (2) are required: neither may be skipped.
         if (next..slot).any(|skipped| matches!(skipped, 1 | 2)) {
             return false;
         }
+        let name_len = FIELDS_EQ.get(slot).map_or(0, |name| name.len());
+        let Some((value, after)) = quote_plus_value(rest.get(name_len..).unwrap_or_default())
+        else {
+            return false;
+        };
         let valid = match slot {
             0 => value.is_empty() || value == b"password",
             1 | 2 => !value.is_empty(),
             _ => true,
         };
-        if !valid || !is_quote_plus_spelling(value) {
+        if !valid {
             return false;
         }
         next = slot + 1;
-    }
-    next > 2
-}
-
-fn split_at_eq(piece: &[u8]) -> Option<(&[u8], &[u8])> {
-    let eq = piece.iter().position(|&b| b == b'=')?;
-    Some((piece.get(..eq)?, piece.get(eq + 1..)?))
-}
-
-/// Whether `quote_plus(unquote_plus(raw)) == raw` for a value that decodes to ASCII:
-/// unreserved bytes, `+` for a space, and `%XX` (upper-case hex) only for an ASCII byte that
-/// `quote_plus` escapes. An escape of a non-ASCII byte answers `false` (its UTF-8 would need
-/// checking), and so does anything else `unquote_plus` would change the spelling of.
-fn is_quote_plus_spelling(raw: &[u8]) -> bool {
-    let mut rest = raw;
-    loop {
-        match rest {
-            [] => return true,
-            [b'%', hi, lo, tail @ ..] => {
-                let byte = match (upper_hex(*hi), upper_hex(*lo)) {
-                    (Some(hi), Some(lo)) => hi << 4 | lo,
-                    _ => return false,
-                };
-                if byte >= 0x80 || byte == b' ' || unreserved(byte) {
-                    return false;
-                }
-                rest = tail;
-            }
-            [b, tail @ ..] if *b == b'+' || unreserved(*b) => rest = tail,
-            _ => return false,
+        match after {
+            Some(tail) => rest = tail,
+            None => return next > 2,
         }
     }
 }
+
+/// [`FIELDS`] with the `=` that follows each name in a form.
+const FIELDS_EQ: [&str; 6] = [
+    "grant_type=",
+    "username=",
+    "password=",
+    "scope=",
+    "client_id=",
+    "client_secret=",
+];
+
+/// The value at the start of `raw`, up to the next `&` (and what follows that `&`, if there
+/// is one), when `quote_plus(unquote_plus(value)) == value` for a value that decodes to
+/// ASCII: unreserved bytes, `+` for a space, and `%XX` (upper-case hex) only for an ASCII
+/// byte that `quote_plus` escapes. `None` for anything else, an escape of a non-ASCII byte
+/// included (its UTF-8 would need checking).
+fn quote_plus_value(raw: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match CLASS[usize::from(b)] {
+            Class::Plain => i += 1,
+            Class::Amp => return Some((raw.get(..i)?, raw.get(i + 1..))),
+            Class::Percent => {
+                let hi = upper_hex(*raw.get(i + 1)?)?;
+                let lo = upper_hex(*raw.get(i + 2)?)?;
+                let byte = hi << 4 | lo;
+                if byte >= 0x80 || byte == b' ' || unreserved(byte) {
+                    return None;
+                }
+                i += 3;
+            }
+            Class::Other => return None,
+        }
+    }
+    Some((raw, None))
+}
+
+#[derive(Clone, Copy)]
+enum Class {
+    /// Stands for itself in `quote_plus`'s spelling: an unreserved byte, or `+` (a space).
+    Plain,
+    Percent,
+    Amp,
+    Other,
+}
+
+const CLASS: [Class; 256] = {
+    let mut table = [Class::Other; 256];
+    let mut c: u8 = 0;
+    loop {
+        table[c as usize] = match c {
+            b'%' => Class::Percent,
+            b'&' => Class::Amp,
+            // `+` and `quote_plus`'s unreserved bytes (see `upstream::unreserved`).
+            b'+' | b'_' | b'.' | b'-' | b'~' => Class::Plain,
+            _ if c.is_ascii_alphanumeric() => Class::Plain,
+            _ => Class::Other,
+        };
+        if c == u8::MAX {
+            break table;
+        }
+        c += 1;
+    }
+};
 
 fn upper_hex(digit: u8) -> Option<u8> {
     match digit {
