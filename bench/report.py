@@ -266,7 +266,8 @@ def main():
     )
     out.append("## Setup\n")
     out.append(f"- Command: `{shown_command}` ({meta.get('duration_s')} s per measurement, "
-               f"{meta.get('reps')} repeat(s), medians; after a {2} s warm-up per scenario)")
+               f"{meta.get('reps')} repeat(s), medians; after a {2} s warm-up per scenario; "
+               "auth-proxy and nginx measured in alternating turns, so that both see the same background load)")
     out.append(f"- Date: {meta.get('date')}")
     out.append(f"- Machine: {cpus} CPUs, {model}, Linux {kernel}")
     out.append(f"- Load average (1/5/15 min) at start: {meta.get('load_start')}, at end: {meta.get('load_end')} "

@@ -207,31 +207,51 @@ perf_count() {
 
 record() { printf '%s\n' "$*" >>"$RESULTS"; }
 
-# load TARGET SCENARIO PID PORT SCRIPT CONNS: warm-up, then REPS bounded wrk runs, one line each.
-load() {
-  local target=$1 scenario=$2 pid=$3 port=$4 script=$5 conns=$6 rep line
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${WARMUP}s" -s "$BENCH/wrk/$script" \
-    "http://127.0.0.1:$port/" >/dev/null
+# warm PORT SCRIPT CONNS: an unrecorded wrk run (pools filled, allocator grown).
+warm() {
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$3" -d"${WARMUP}s" -s "$BENCH/wrk/$2" \
+    "http://127.0.0.1:$1/" >/dev/null
+}
+
+# compare SCENARIO SCRIPT CONNS AP_PID AP_PORT REF_PID REF_PORT: both warmed up, then REPS
+# rounds that each measure both, the order alternating by round. On a shared machine the
+# background load drifts over minutes; interleaved, both proxies see the same drift.
+compare() {
+  local scenario=$1 script=$2 conns=$3 ap=$4 ap_port=$5 ref=$6 ref_port=$7 rep
+  warm "$ap_port" "$script" "$conns"
+  warm "$ref_port" "$script" "$conns"
   for rep in $(seq "$REPS"); do
-    local perf_out=$OUT/perf-$target-$scenario-$rep.csv perf_pid=""
-    if [ -n "$PERF_EVENTS" ]; then
-      perf stat -x, -e "$PERF_EVENTS" -o "$perf_out" -p "$pid" -- sleep "$DURATION" &
-      perf_pid=$!
-      STARTED+=("$perf_pid")
+    if [ $((rep % 2)) = 1 ]; then
+      measure auth-proxy "$scenario" "$ap" "$ap_port" "$script" "$conns" "$rep"
+      measure nginx "$scenario" "$ref" "$ref_port" "$script" "$conns" "$rep"
+    else
+      measure nginx "$scenario" "$ref" "$ref_port" "$script" "$conns" "$rep"
+      measure auth-proxy "$scenario" "$ap" "$ap_port" "$script" "$conns" "$rep"
     fi
-    local before after user_before user_after
-    before=$(cpu_ticks "$pid") user_before=$(user_ticks "$pid")
-    line=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
-      -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/" | tee -a "$OUT/wrk.log" | grep '^RESULT')
-    after=$(cpu_ticks "$pid") user_after=$(user_ticks "$pid")
-    [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
-    record "LOAD target=$target scenario=$scenario rep=$rep conns=$conns ${line#RESULT}" \
-      "cpu_ticks=$((after - before)) user_ticks=$((user_after - user_before)) clk_tck=$(getconf CLK_TCK)" \
-      "instructions=$(perf_count "$perf_out" instructions)" \
-      "syscalls=$(perf_count "$perf_out" raw_syscalls:sys_enter)" \
-      "ctx_switches=$(perf_count "$perf_out" context-switches)"
-    log "$target $scenario rep $rep: ${line#RESULT }"
   done
+}
+
+# measure TARGET SCENARIO PID PORT SCRIPT CONNS REP: one bounded wrk run, one line.
+measure() {
+  local target=$1 scenario=$2 pid=$3 port=$4 script=$5 conns=$6 rep=$7 line
+  local perf_out=$OUT/perf-$target-$scenario-$rep.csv perf_pid=""
+  if [ -n "$PERF_EVENTS" ]; then
+    perf stat -x, -e "$PERF_EVENTS" -o "$perf_out" -p "$pid" -- sleep "$DURATION" &
+    perf_pid=$!
+    STARTED+=("$perf_pid")
+  fi
+  local before after user_before user_after
+  before=$(cpu_ticks "$pid") user_before=$(user_ticks "$pid")
+  line=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 5s --latency \
+    -s "$BENCH/wrk/$script" "http://127.0.0.1:$port/" | tee -a "$OUT/wrk.log" | grep '^RESULT')
+  after=$(cpu_ticks "$pid") user_after=$(user_ticks "$pid")
+  [ -n "$perf_pid" ] && { wait "$perf_pid" 2>/dev/null || true; }
+  record "LOAD target=$target scenario=$scenario rep=$rep conns=$conns ${line#RESULT}" \
+    "cpu_ticks=$((after - before)) user_ticks=$((user_after - user_before)) clk_tck=$(getconf CLK_TCK)" \
+    "instructions=$(perf_count "$perf_out" instructions)" \
+    "syscalls=$(perf_count "$perf_out" raw_syscalls:sys_enter)" \
+    "ctx_switches=$(perf_count "$perf_out" context-switches)"
+  log "$target $scenario rep $rep: ${line#RESULT }"
 }
 
 # Heap allocations per request: uprobes on the C library's malloc/realloc/calloc, counted by
@@ -374,8 +394,7 @@ phase_load() {
   for args in "protected_c64 protected.lua 64" "protected_c256 protected.lua 256" \
     "login_c64 login.lua 64" "register_c64 register.lua 64"; do
     set -- $args
-    load auth-proxy "$1" "$ap" "$AP_PORT" "$2" "$3"
-    load nginx "$1" "$ref_w" "$REF_HTTP" "$2" "$3"
+    compare "$1" "$2" "$3" "$ap" "$AP_PORT" "$ref_w" "$REF_HTTP"
   done
   memory nginx load "$ref_w"
   memory auth-proxy load "$ap"
@@ -391,8 +410,7 @@ phase_load() {
 
   log "phase: load, access log on (auth-proxy → file; nginx server with access_log → file)"
   start_proxy on "http://127.0.0.1:$STUB_HTTP"; ap=$AP_PID
-  load auth-proxy protected_c64_log "$ap" "$AP_PORT" protected.lua 64
-  load nginx protected_c64_log "$ref_w" "$REF_LOG" protected.lua 64
+  compare protected_c64_log protected.lua 64 "$ap" "$AP_PORT" "$ref_w" "$REF_LOG"
   stop "$ap"
   stop "$ref"
 }
@@ -402,8 +420,7 @@ phase_tls() {
   start_nginx reference "$PROXY_CPU"; local ref=$NGINX_PID ref_w
   ref_w=$(nginx_worker "$ref")
   start_proxy off "https://127.0.0.1:$STUB_TLS" --upstream-ca "$OUT/tls/ca.pem"; local ap=$AP_PID
-  load auth-proxy tls_protected_c64 "$ap" "$AP_PORT" protected.lua 64
-  load nginx tls_protected_c64 "$ref_w" "$REF_TLS" protected.lua 64
+  compare tls_protected_c64 protected.lua 64 "$ap" "$AP_PORT" "$ref_w" "$REF_TLS"
   stop "$ap"
   stop "$ref"
 }
