@@ -334,9 +334,11 @@ struct FramingHeaders {
 impl FramingHeaders {
     fn header(&mut self, name: &[u8], value: &[u8]) {
         if name.eq_ignore_ascii_case(b"content-length") {
-            match std::str::from_utf8(value)
+            // ASCII trimming: a header value is bytes, and `str::trim`'s Unicode tables cost
+            // more than the rest of this function on a typical head.
+            match std::str::from_utf8(value.trim_ascii())
                 .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .and_then(|v| v.parse::<u64>().ok())
             {
                 Some(n) => self.length = Some(n),
                 None => self.bad_length = true,
