@@ -350,12 +350,19 @@ impl FramingHeaders {
     }
 
     fn framing(&self) -> Framing {
-        match (self.bad_length, self.length, self.chunked) {
-            (true, ..) | (false, None, Some(false)) => Framing::Unknown,
-            (false, Some(_), Some(_)) => Framing::Ambiguous,
-            (false, None, Some(true)) => Framing::Chunked,
-            (false, Some(n), None) => Framing::Length(n),
-            (false, None, None) => Framing::Length(0),
+        let has_length = self.length.is_some() || self.bad_length;
+        match (has_length, self.chunked) {
+            // Any `Content-Length` line beside `Transfer-Encoding`, even one we cannot read
+            // (`5\u{a0}`, `+5`, `5, 5`): hyper drops it and frames by chunks, while a front end
+            // may read it as a length. That disagreement is the smuggling shape.
+            (true, Some(_)) => Framing::Ambiguous,
+            (false, Some(true)) => Framing::Chunked,
+            (false, Some(false)) => Framing::Unknown,
+            (true, None) => self
+                .length
+                .filter(|_| !self.bad_length)
+                .map_or(Framing::Unknown, Framing::Length),
+            (false, None) => Framing::Length(0),
         }
     }
 }

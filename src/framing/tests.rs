@@ -41,6 +41,31 @@ fn both_framing_headers_are_flagged_at_their_request_index() {
     every_split(&[PLAIN, CHUNKED, GET, BOTH].concat(), Some(3));
 }
 
+/// A `Content-Length` we cannot read is still a second framing beside `Transfer-Encoding`: a
+/// front end may read `5\u{a0}` or `+5` as 5 while hyper frames by chunks.
+#[test]
+fn an_unreadable_length_beside_chunked_is_flagged_too() {
+    for length in [&b"5\xc2\xa0"[..], b"+5", b"5, 5", b"x", b""] {
+        for te_first in [false, true] {
+            let te = &b"Transfer-Encoding: chunked\r\n"[..];
+            let cl = [&b"Content-Length: "[..], length, b"\r\n"].concat();
+            let (first, second) = if te_first {
+                (te, &cl[..])
+            } else {
+                (&cl[..], te)
+            };
+            let head = [
+                &b"POST /login HTTP/1.1\r\nHost: x\r\n"[..],
+                first,
+                second,
+                b"\r\n0\r\n\r\n",
+            ]
+            .concat();
+            every_split(&head, Some(0));
+        }
+    }
+}
+
 #[test]
 fn framing_headers_inside_a_body_are_not_a_head() {
     // A body that looks like a smuggled request must not be read as one.
