@@ -116,8 +116,11 @@ fn split_params(value: &str) -> Vec<String> {
     out
 }
 
-/// python-multipart's `QuerystringParser` (non-strict): `&`-separated, empty pieces skipped,
-/// a piece without `=` is a name with an empty value; then Starlette's latin-1 + `unquote_plus`.
+/// python-multipart's `QuerystringParser` (non-strict) over one chunk: runs of `&` and `;`
+/// between fields are skipped; a field runs to the next `&`, or, when no `&` follows, to the
+/// next `;` (so `a=1;b=2` is two fields, `a=1;b=2&c=3` two, the first valued `1;b=2`); a field
+/// without `=` is a name with an empty value, except at the very end of the body, where it is
+/// never ended and so dropped. Then Starlette's latin-1 + `unquote_plus`.
 fn urlencoded<'a>(
     body: &'a [u8],
     mut each: impl FnMut(Cow<'a, str>, FormValue<'a>),
@@ -137,11 +140,30 @@ fn urlencoded<'a>(
     };
     let mut start = 0;
     let mut fields = 0;
-    for piece in body.split(|&b| b == b'&') {
-        let (from, to) = (start, start + piece.len());
-        start = to + 1; // past the `&`
-        if piece.is_empty() {
+    // Once no `&` is left, none is looked for again: the search stays linear in the body.
+    let mut ampersands = true;
+    while let Some(rest) = body.get(start..).filter(|rest| !rest.is_empty()) {
+        if let [b'&' | b';', ..] = rest {
+            start += 1;
             continue;
+        }
+        let amp = if ampersands {
+            memchr::memchr(b'&', rest)
+        } else {
+            None
+        };
+        ampersands = amp.is_some();
+        let len = amp
+            .or_else(|| memchr::memchr(b';', rest))
+            .unwrap_or(rest.len());
+        let (from, to) = (start, start + len);
+        start = to;
+        let piece = rest.get(..len).unwrap_or_default();
+        let eq = memchr::memchr(b'=', piece);
+        if eq.is_none() && to == body.len() {
+            // A last field without `=` is never ended (python-multipart ends a field at a
+            // separator, or at the end of the body only once its value has begun): dropped.
+            break;
         }
         if fields == MAX_FIELDS {
             return Err(errors::bad_request(
@@ -149,7 +171,7 @@ fn urlencoded<'a>(
             ));
         }
         fields += 1;
-        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+        let (name, value) = match eq {
             Some(eq) => (decode(from, from + eq), decode(from + eq + 1, to)),
             None => (decode(from, to), Cow::Borrowed("")),
         };
