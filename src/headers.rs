@@ -5,7 +5,8 @@
 //!   `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-Authorization`, `Proxy-Authenticate`) and
 //!   every header named in `Connection` are dropped.
 //! - `Host` is rewritten to `AUTH_URL`'s authority; `Content-Length`, `Content-Type` and `Expect`
-//!   are dropped because the proxy re-serialises every body it forwards and sets them itself.
+//!   are dropped because the proxy forwards only the body it validated (re-serialised, or a
+//!   `/login` form already in canonical spelling) and sets them itself.
 //! - `Authorization` goes upstream only on `/protected`: a bearer token sent to `/login` by a
 //!   confused client must not reach a service that logs it.
 //! - `X-Forwarded-For/-Proto/-Host` and `Forwarded` are taken from a peer inside

@@ -1,4 +1,4 @@
-//! `POST /login`: an OAuth2 password form in, validated, re-encoded with only its six fields, forwarded.
+//! `POST /login`: an OAuth2 password form in, validated, forwarded as its six fields (as sent when already canonical).
 
 use http::{Request, Response};
 use hyper::body::Incoming;

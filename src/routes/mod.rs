@@ -79,7 +79,8 @@ pub async fn forward(
 }
 
 /// The shape the three body routes share: read the body (bounded) → `validate` it into the
-/// upstream body (re-serialised with only the known fields) → forward it as `content_type`.
+/// upstream body (only the known fields, re-serialised unless already canonical) → forward it
+/// as `content_type`.
 pub async fn forward_validated(
     request: Request<Incoming>,
     cx: &mut RouteCx<'_>,
