@@ -79,6 +79,14 @@ fn plain_ascii(value: &str) -> Option<Cow<'_, str>> {
 }
 
 const LONGEST_MAILBOX_NAME: usize = 10;
+// Kept in step with the list: a longer name added there would otherwise never be matched.
+const _: () = {
+    let mut i = 0;
+    while i < CASE_INSENSITIVE_MAILBOX_NAMES.len() {
+        assert!(CASE_INSENSITIVE_MAILBOX_NAMES[i].len() <= LONGEST_MAILBOX_NAME);
+        i += 1;
+    }
+};
 
 /// The index of the first `@`, when what comes before it is a dot-atom of ASCII `atext`.
 fn dot_atom_before_at(bytes: &[u8]) -> Option<usize> {
