@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns bench/out/results.txt (written by bench/run.sh) into BENCHMARKS.md on stdout.
 
-It computes only medians over repeats and ratios to nginx; every input number was measured by
+It computes only medians over repeats (of values, and of each round's ratio) and ratios to nginx; every input number was measured by
 run.sh on this machine. Usage: report.py RESULTS BIN COMMAND
 """
 
@@ -60,6 +60,7 @@ def load_rows(records):
             "syscalls": per_request(r, "syscalls", requests),
             "ctx": per_request(r, "ctx_switches", requests),
             "errors": errors,
+            "rep": int(r.get("rep", 0)),
         }
         grouped.setdefault((r["target"], r["scenario"]), []).append(sample)
     rows = {}
@@ -70,8 +71,21 @@ def load_rows(records):
             row[counter] = statistics.median(values) if values else None
         row["errors"] = sum(s["errors"] for s in samples)
         row["reps"] = len(samples)
+        row["samples"] = {s["rep"]: s for s in samples}
         rows[key] = row
     return rows
+
+
+def load_ratio(ap, ng, key):
+    """The median of the rounds' ratios (medians' ratio when rounds cannot be paired)."""
+    rounds = paired_ratios(ap, ng, key)
+    return statistics.median(rounds) if rounds else ratio(ap[key], ng[key])
+
+
+def paired_ratios(ap, ng, key):
+    """auth-proxy / nginx for each round, the two measured back to back in it."""
+    reps = sorted(set(ap["samples"]) & set(ng["samples"]))
+    return [ratio(ap["samples"][n][key], ng["samples"][n][key]) for n in reps]
 
 
 def per_request(record, key, requests):
@@ -109,9 +123,13 @@ def load_table(rows, scenario, perf_ok):
         ("p99_ms", "latency p99 (ms)", "{:.2f}"),
     ]
     for key, label, fmt in metrics:
-        r = ratio(ap[key], ng[key])
+        # The ratio is the median over rounds of each round's ratio: the two measurements of a
+        # round ran back to back, so drift in the machine's background load cancels in it.
+        rounds = paired_ratios(ap, ng, key)
+        r = load_ratio(ap, ng, key)
+        spread = f" (rounds {min(rounds):.2f}–{max(rounds):.2f})" if key == "cpu_us" and len(rounds) > 1 else ""
         lines.append(
-            f"| {label} | {fmt.format(ap[key])} | {fmt.format(ng[key])} | {r:.2f}×{verdict(scenario, key, r)} |"
+            f"| {label} | {fmt.format(ap[key])} | {fmt.format(ng[key])} | {r:.2f}×{verdict(scenario, key, r)}{spread} |"
         )
     counters = [
         ("instr", "instructions per request (perf)", "{:,.0f}"),
@@ -267,7 +285,8 @@ def main():
     out.append("## Setup\n")
     out.append(f"- Command: `{shown_command}` ({meta.get('duration_s')} s per measurement, "
                f"{meta.get('reps')} repeat(s), medians; after a {2} s warm-up per scenario; "
-               "auth-proxy and nginx measured in alternating turns, so that both see the same background load)")
+               "auth-proxy and nginx measured back to back in each round, the order alternating; "
+               "the ratio column is the median of the rounds' ratios, so drift in the background load cancels)")
     out.append(f"- Date: {meta.get('date')}")
     out.append(f"- Machine: {cpus} CPUs, {model}, Linux {kernel}")
     out.append(f"- Load average (1/5/15 min) at start: {meta.get('load_start')}, at end: {meta.get('load_end')} "
@@ -301,9 +320,9 @@ def main():
     if all(headline):
         out.append("## Headline\n")
         out.append(
-            f"`GET /protected` at 64 connections: auth-proxy uses **{ratio(headline[0]['cpu_us'], headline[1]['cpu_us']):.2f}×** "
-            f"nginx's CPU time per request, serves **{ratio(headline[0]['rps'], headline[1]['rps']):.2f}×** its "
-            f"requests/s, at **{ratio(headline[0]['p99_ms'], headline[1]['p99_ms']):.2f}×** its p99 latency.\n"
+            f"`GET /protected` at 64 connections: auth-proxy uses **{load_ratio(*headline, 'cpu_us'):.2f}×** "
+            f"nginx's CPU time per request, serves **{load_ratio(*headline, 'rps'):.2f}×** its "
+            f"requests/s, at **{load_ratio(*headline, 'p99_ms'):.2f}×** its p99 latency.\n"
         )
     out.append(
         "How to read this: both proxies share the machine with the load side (wrk and the stub on the other "

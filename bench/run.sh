@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Load harness: auth-proxy against nginx as the equivalent plain reverse proxy, on this machine.
 #
-#   bench/run.sh                 full run: 10 s per measurement, 3 repeats, medians (~10 min)
-#   BENCH_QUICK=1 bench/run.sh   quick run: 3 s, 1 repeat (~3 min)
+#   bench/run.sh                 full run: 6 rounds of 5 s per proxy and scenario, medians (~10 min)
+#   BENCH_QUICK=1 bench/run.sh   quick run: 2 rounds of 3 s (~4 min)
 #   BENCH_PROXY_ARGS="--worker-threads 2" bench/run.sh   extra auth-proxy flags, to try a lever
 #
 # Everything runs on 127.0.0.1. The proxy under test and the reference nginx are pinned to CPU 0,
@@ -18,10 +18,12 @@ export BENCH_WRK_DIR=$BENCH/wrk
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   DURATION=${BENCH_DURATION:-3}
-  REPS=${BENCH_REPS:-1}
+  REPS=${BENCH_REPS:-2}
 else
-  DURATION=${BENCH_DURATION:-10}
-  REPS=${BENCH_REPS:-3}
+  # Many short rounds rather than a few long ones: on a shared machine the background load
+  # changes by the minute, and the median of more back-to-back pairs is the steadier ratio.
+  DURATION=${BENCH_DURATION:-5}
+  REPS=${BENCH_REPS:-6}
 fi
 WARMUP=2
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
