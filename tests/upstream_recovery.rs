@@ -96,6 +96,15 @@ async fn serve_ok(mut conn: H2Conn) {
     }
 }
 
+/// Answers the first stream `200 {"ok":1}` and drives `conn` long enough to flush it.
+async fn answer_first(conn: &mut H2Conn) {
+    let (_request, mut respond) = conn.accept().await.unwrap().unwrap();
+    let mut body = respond.send_response(ok_head(), false).unwrap();
+    body.send_data(Bytes::from_static(br#"{"ok":1}"#), true)
+        .unwrap();
+    drive_for(conn, Duration::from_millis(50)).await;
+}
+
 /// Drives `conn` (sending what is queued, reading what arrives) for `d`.
 async fn drive_for(conn: &mut H2Conn, d: Duration) {
     let _ = tokio::time::timeout(d, poll_fn(|cx| conn.poll_closed(cx))).await;
@@ -114,13 +123,9 @@ async fn h2_goaway_from_an_idle_timeout_racing_a_request_is_not_a_502() {
         if i > 0 {
             return serve_ok(conn).await;
         }
-        let (_request, mut respond) = conn.accept().await.unwrap().unwrap();
-        let mut body = respond.send_response(ok_head(), false).unwrap();
-        body.send_data(Bytes::from_static(br#"{"ok":1}"#), true)
-            .unwrap();
-        drive_for(&mut conn, Duration::from_millis(50)).await; // flush the answer
-                                                               // Not reading for a moment: the next request sits unread in the socket when the idle
-                                                               // timer fires.
+        answer_first(&mut conn).await;
+        // Not reading for a moment: the next request sits unread in the socket when the idle
+        // timer fires.
         tokio::time::sleep(Duration::from_millis(300)).await;
         conn.abrupt_shutdown(h2::Reason::NO_ERROR); // GOAWAY(last_stream_id = 1)
         let _ = poll_fn(|cx| conn.poll_closed(cx)).await;
@@ -180,11 +185,7 @@ async fn h2_dead_shared_connection_is_eventually_replaced() {
         if i > 0 {
             return serve_ok(conn).await;
         }
-        let (_request, mut respond) = conn.accept().await.unwrap().unwrap();
-        let mut body = respond.send_response(ok_head(), false).unwrap();
-        body.send_data(Bytes::from_static(br#"{"ok":1}"#), true)
-            .unwrap();
-        drive_for(&mut conn, Duration::from_millis(50)).await;
+        answer_first(&mut conn).await;
         std::future::pending::<()>().await; // wedged: holds the socket, reads nothing
     })
     .await;

@@ -7,7 +7,7 @@ use super::upstream::unreserved;
 use super::{Login, Rejection};
 
 /// The form's parameters, in the order FastAPI validates (and reports) them.
-const FIELDS: [&str; 6] = [
+pub(super) const FIELDS: [&str; 6] = [
     "grant_type",
     "username",
     "password",
