@@ -16,7 +16,7 @@
 //! Idle connections older than `--pool-idle-timeout` are never used, and a reaper task, which
 //! runs only while something is pooled, closes each about that long after its last use.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
@@ -143,11 +143,7 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(ConnectError::Handshake)?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "central service HTTP/2 connection ended");
-                }
-            });
+            spawn_connection(connection, "HTTP/2");
             let mut idle = self.idle();
             if let Some((shared, _)) = &idle.http2 {
                 if !shared.is_closed() {
@@ -165,11 +161,7 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(ConnectError::Handshake)?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "central service connection ended");
-                }
-            });
+            spawn_connection(connection, "HTTP/1");
             Ok(Sender::Http1(sender))
         }
     }
@@ -221,6 +213,18 @@ impl Pool {
             idle.reaping = true;
         }
     }
+}
+
+/// Runs a connection's I/O as its own task until the connection ends.
+fn spawn_connection(
+    connection: impl Future<Output = hyper::Result<()>> + Send + 'static,
+    protocol: &'static str,
+) {
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, protocol, "central service connection ended");
+        }
+    });
 }
 
 /// Closes connections idle past the timeout (dropping the pool's sender ends an HTTP/1

@@ -42,15 +42,18 @@ pub fn value(out: &mut String, value: &Value) {
     }
 }
 
+/// Whether a byte of a JSON string literal is escaped by [`string`]: a control character,
+/// `"` or `\`.
+pub fn is_escaped(b: u8) -> bool {
+    b < b' ' || b == b'"' || b == b'\\'
+}
+
 /// A JSON string literal with `ensure_ascii=False` escaping (CPython `ESCAPE_DCT`).
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
     let mut rest = s;
     // The characters to escape are all ASCII, so a byte search finds them (and only them).
-    while let Some(pos) = rest
-        .bytes()
-        .position(|b| b < b' ' || b == b'"' || b == b'\\')
-    {
+    while let Some(pos) = rest.bytes().position(is_escaped) {
         let (plain, tail) = rest.split_at(pos);
         out.push_str(plain);
         let mut chars = tail.chars();

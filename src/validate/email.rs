@@ -8,7 +8,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::email_chars::{
     check_dot_atom, check_unsafe, combines_with_next, is_atext, is_atext_intl, is_py_space,
-    length_reason, sorted_displays,
+    length_reason, sorted_displays, ATEXT,
 };
 use super::email_domain;
 
@@ -133,20 +133,6 @@ fn plain_host_name(domain: &[u8]) -> Option<bool> {
             .any(|name| tld.eq_ignore_ascii_case(name.as_bytes()));
     valid.then_some(has_upper)
 }
-
-/// ASCII `atext` (RFC 5322) as a table: letters, digits and ``!#$%&'*+-/=?^_`{|}~``.
-const ATEXT: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut c: u8 = 0;
-    loop {
-        table[c as usize] = c.is_ascii_alphanumeric()
-            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'/' | b'=' | b'?' | b'^'..=b'`' | b'{'..=b'~');
-        if c == u8::MAX {
-            break table;
-        }
-        c += 1;
-    }
-};
 
 /// python-email-validator's rules, step by step as upstream takes them.
 fn validate_faithfully(value: &str) -> Result<String, Reason> {

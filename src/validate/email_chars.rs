@@ -7,8 +7,22 @@ use GeneralCategory as G;
 
 /// RFC 5322 `atext` (ASCII).
 pub fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "_!#$%&'*+-/=?^`{|}~".contains(c)
+    u8::try_from(c).is_ok_and(|b| ATEXT[usize::from(b)])
 }
+
+/// ASCII `atext` (RFC 5322) as a table: letters, digits and ``!#$%&'*+-/=?^_`{|}~``.
+pub const ATEXT: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c: u8 = 0;
+    loop {
+        table[c as usize] = c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'/' | b'=' | b'?' | b'^'..=b'`' | b'{'..=b'~');
+        if c == u8::MAX {
+            break table;
+        }
+        c += 1;
+    }
+};
 
 /// RFC 6531 `atext` for internationalised addresses: ASCII atext or any non-ASCII.
 pub fn is_atext_intl(c: char) -> bool {

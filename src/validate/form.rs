@@ -3,7 +3,7 @@
 
 use super::errors::{self, Entry, Input, Loc};
 use super::form_parse::{self, FormValue};
-use super::upstream::unreserved;
+use super::upstream::{unreserved, UNRESERVED};
 use super::{Login, Rejection};
 
 /// The form's parameters, in the order FastAPI validates (and reports) them.
@@ -174,9 +174,7 @@ const CLASS: [Class; 256] = {
         table[c as usize] = match c {
             b'%' => Class::Percent,
             b'&' => Class::Amp,
-            // `+` and `quote_plus`'s unreserved bytes (see `upstream::unreserved`).
-            b'+' | b'_' | b'.' | b'-' | b'~' => Class::Plain,
-            _ if c.is_ascii_alphanumeric() => Class::Plain,
+            _ if c == b'+' || UNRESERVED[c as usize] => Class::Plain,
             _ => Class::Other,
         };
         if c == u8::MAX {

@@ -54,9 +54,9 @@ fn plain_json_object(fields: &[(&str, &str)]) -> bytes::Bytes {
     out.into()
 }
 
-/// Whether a JSON string literal of `s` has an escape: a control character, `"` or `\`.
+/// Whether a JSON string literal of `s` has an escape ([`echo::is_escaped`]).
 fn needs_json_escape(s: &str) -> bool {
-    s.bytes().any(|b| b < b' ' || b == b'"' || b == b'\\')
+    s.bytes().any(echo::is_escaped)
 }
 
 /// `application/x-www-form-urlencoded` as Python's `urlencode` (`quote_plus`) writes it;
@@ -102,21 +102,23 @@ fn quote_plus(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(rest);
 }
 
-/// `quote_plus`'s safe set: ASCII letters and digits and `_.-~`, as one table lookup.
+/// `quote_plus`'s safe set: ASCII letters and digits and `_.-~`.
 pub fn unreserved(b: u8) -> bool {
-    const TABLE: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut c: u8 = 0;
-        loop {
-            table[c as usize] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'~');
-            if c == u8::MAX {
-                break table;
-            }
-            c += 1;
-        }
-    };
-    TABLE[usize::from(b)]
+    UNRESERVED[usize::from(b)]
 }
+
+/// [`unreserved`] as a table, for other tables built from it.
+pub const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c: u8 = 0;
+    loop {
+        table[c as usize] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'~');
+        if c == u8::MAX {
+            break table;
+        }
+        c += 1;
+    }
+};
 
 /// Python's `str.isspace()` for the characters Starlette can put in a header string (latin-1).
 pub fn is_python_space(c: char) -> bool {

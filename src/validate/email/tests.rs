@@ -107,3 +107,11 @@ proptest! {
         prop_assert_eq!(got.as_deref(), Some(want.as_str()));
     }
 }
+
+#[test]
+fn atext_is_rfc_5322s() {
+    for b in 0..=u8::MAX {
+        let rfc = b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b);
+        assert_eq!(ATEXT[usize::from(b)], rfc, "{b:#04x}");
+    }
+}
