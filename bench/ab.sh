@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Measure a lever: two auth-proxy builds (or one build with two sets of flags) back to back.
+#
+#   BENCH_B=/tmp/auth-proxy-mimalloc bench/ab.sh      this tree's build (A) against another
+#   BENCH_A=target/release/auth-proxy BENCH_B=target/pgo/auth-proxy bench/ab.sh
+#   BENCH_B_ARGS="--worker-threads 2" bench/ab.sh     the same build with extra flags for B
+#   BENCH_B_ENV="MALLOC_ARENA_MAX=1" bench/ab.sh      ... or extra environment for B
+#
+# The same set-up as bench/run.sh (its functions, ports, pinning and stub): A on CPU 0, then B on
+# CPU 0, wrk and the stub on CPU 1; each scenario is BENCH_REPS rounds (default 6) of
+# BENCH_DURATION seconds (default 5) in which A and B are measured back to back, the order
+# alternating. Where valgrind is installed, each is also run under callgrind for instructions per
+# request. Prints a table of medians and of B/A (the median of the rounds' ratios, with their
+# range) and writes it to bench/out/ab.md. Nothing here touches BENCHMARKS.md: that file only
+# ever holds bench/run.sh's auth-proxy-against-nginx run.
+set -euo pipefail
+# shellcheck source=bench/run.sh
+source "$(dirname "$0")/run.sh"
+
+B_PORT=18091
+SCENARIOS=${BENCH_AB_SCENARIOS:-protected_c64 login_c64 register_c64}
+
+# start_side NAME BIN PORT ARGS ENV [runner...]: one side, pinned to the proxy CPU; sets SIDE_PID.
+start_side() {
+  local name=$1 bin=$2 port=$3 args=$4 envs=$5 err=$OUT/ab-$1.log i
+  shift 5
+  : >"$err"
+  # shellcheck disable=SC2086 # ARGS and ENV are lists, split on purpose
+  env $envs taskset -c "$PROXY_CPU" "$@" "$bin" --listen "127.0.0.1:$port" \
+    --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off $args 2>>"$err" &
+  SIDE_PID=$!
+  STARTED+=("$SIDE_PID")
+  for i in $(seq 300); do
+    grep -q 'listening on http://' "$err" && return
+    sleep 0.1
+  done
+  log "$name did not start:"; cat "$err" >&2; exit 1
+}
+
+# scenario_shape SCENARIO: "SCRIPT CONNS" for the scenario names bench/run.sh uses.
+scenario_shape() {
+  case $1 in
+    protected_c64) echo "protected.lua 64" ;;
+    protected_c256) echo "protected.lua 256" ;;
+    login_c64) echo "login.lua 64" ;;
+    register_c64) echo "register.lua 64" ;;
+    *) log "unknown scenario $1 (protected_c64, protected_c256, login_c64, register_c64)"; exit 1 ;;
+  esac
+}
+
+ab_load() {
+  start_side A "$BIN_A" "$AP_PORT" "${BENCH_A_ARGS:-}" "${BENCH_A_ENV:-}"; local a=$SIDE_PID
+  start_side B "$BIN_B" "$B_PORT" "${BENCH_B_ARGS:-}" "${BENCH_B_ENV:-}"; local b=$SIDE_PID
+  local scenario script conns rep
+  for scenario in $SCENARIOS; do
+    read -r script conns <<<"$(scenario_shape "$scenario")"
+    warm "$AP_PORT" "$script" "$conns"
+    warm "$B_PORT" "$script" "$conns"
+    for rep in $(seq "$REPS"); do
+      if [ $((rep % 2)) = 1 ]; then
+        measure A "$scenario" "$a" "$AP_PORT" "$script" "$conns" "$rep"
+        measure B "$scenario" "$b" "$B_PORT" "$script" "$conns" "$rep"
+      else
+        measure B "$scenario" "$b" "$B_PORT" "$script" "$conns" "$rep"
+        measure A "$scenario" "$a" "$AP_PORT" "$script" "$conns" "$rep"
+      fi
+    done
+  done
+  memory A load "$a"
+  memory B load "$b"
+  stop "$a"
+  stop "$b"
+}
+
+ab_instructions() {
+  command -v valgrind >/dev/null || { log "no valgrind: skipping instructions per request"; return 0; }
+  local side bin args envs port prefix=$OUT/callgrind-ab
+  rm -f "$prefix".*
+  for side in A B; do
+    if [ "$side" = A ]; then
+      bin=$BIN_A args=${BENCH_A_ARGS:-} envs=${BENCH_A_ENV:-} port=$AP_PORT
+    else
+      bin=$BIN_B args=${BENCH_B_ARGS:-} envs=${BENCH_B_ENV:-} port=$B_PORT
+    fi
+    log "$side under callgrind (${IR_SECONDS} s per scenario, untimed)"
+    start_side "$side" "$bin" "$port" "$args" "$envs" \
+      valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p"
+    callgrind_scenarios "$side" "$SIDE_PID" "$port" "$prefix"
+    stop "$SIDE_PID"
+  done
+}
+
+ab_main() {
+  install_tools
+  # A is this tree's build as bench/run.sh makes it (BENCH_BUILD) unless BENCH_A names a binary.
+  [ -n "${BENCH_A:-}" ] || build_proxy
+  BIN_A=${BENCH_A:-$BIN}
+  BIN_B=${BENCH_B:-$BIN_A}
+  [ -x "$BIN_A" ] && [ -x "$BIN_B" ] || { log "BENCH_A / BENCH_B must be executables"; exit 1; }
+  local scenario
+  for scenario in $SCENARIOS; do scenario_shape "$scenario" >/dev/null; done
+  check_ports
+  if ss -Hltn "sport = :$B_PORT" | grep . >/dev/null; then
+    log "port $B_PORT is taken; stop what uses it"
+    exit 1
+  fi
+  mkdir -p "$OUT"
+  rm -rf "$OUT/stub"
+  probe_perf
+  ulimit -n 16384
+  RESULTS=$OUT/ab-results.txt
+  : >"$RESULTS"
+  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS"
+  local side
+  for side in A B; do
+    local args_var=BENCH_${side}_ARGS env_var=BENCH_${side}_ENV bin_var=BIN_$side
+    local args=${!args_var:-} envs=${!env_var:-}
+    # Spaces as `+`: results.txt is one record per line of space-separated key=value pairs.
+    record "META side=$side bin=${!bin_var} args=${args// /+} env=${envs// /+}"
+  done
+  start_nginx stub "$LOAD_CPU"
+  ab_load
+  ab_instructions
+  python3 "$BENCH/ab.py" "$RESULTS" | tee "$OUT/ab.md"
+}
+
+ab_main "$@"
