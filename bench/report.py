@@ -190,6 +190,28 @@ def instr_table(records):
     )
 
 
+def plain_build_table(records):
+    """The plain release build's instructions beside the PGO build's, when the run counted both."""
+    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == "INSTR"}
+    lines = []
+    for scenario, title in SCENARIOS:
+        pgo, plain = by.get(("auth-proxy", scenario)), by.get(("auth-proxy-release", scenario))
+        if not pgo or not plain:
+            continue
+        p, q = instructions_per_request(pgo), instructions_per_request(plain)
+        if p is None or q is None:
+            continue
+        lines.append(f"| {title} | {q:,.0f} | {p:,.0f} | {ratio(p, q):.2f}× |")
+    if not lines:
+        return ""
+    head = [
+        "The same source built without a profile (plain `cargo build --release`), counted the same way:\n",
+        "| scenario | plain release build | PGO build (`bench/pgo.sh`) | PGO / plain |",
+        "|---|---:|---:|---:|",
+    ]
+    return "\n".join(head + lines) + "\n"
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -271,8 +293,10 @@ def main():
     model, cpus, kernel, nginx, wrk = machine()
     quick = meta.get("quick") == "1"
     proxy_args = meta.get("proxy_args", "").replace("+", " ")
+    build = meta.get("build", "release")
     shown_command = (
         ("BENCH_QUICK=1 " if quick else "")
+        + ("BENCH_BUILD=release " if build == "release" else "")
         + (f'BENCH_PROXY_ARGS="{proxy_args}" ' if proxy_args else "")
         + "bench/run.sh"
     )
@@ -291,7 +315,14 @@ def main():
     out.append(f"- Machine: {cpus} CPUs, {model}, Linux {kernel}")
     out.append(f"- Load average (1/5/15 min) at start: {meta.get('load_start')}, at end: {meta.get('load_end')} "
                "— the machine is shared; absolute numbers are noisy, the ratios are the result")
-    out.append(f"- Tools: {nginx}; {wrk}; auth-proxy release build (`lto`, `codegen-units = 1`), "
+    built = (
+        "the profile-guided build from `bench/pgo.sh` (the release profile, `lto`, `codegen-units = 1`, plus "
+        "an LLVM profile of the harness's own traffic; the plain `cargo build --release` binary is counted "
+        "beside it under Instructions per request)"
+        if build == "pgo"
+        else "plain `cargo build --release` (`lto`, `codegen-units = 1`)"
+    )
+    out.append(f"- Tools: {nginx}; {wrk}; auth-proxy: {built}; "
                "default runtime: pinned to one CPU it runs single-threaded (`--worker-threads 0` = one per available CPU)")
     out.append(
         "- Pinning: the proxy under test (auth-proxy's whole process; nginx's one worker) on CPU 0; "
@@ -343,6 +374,7 @@ def main():
         "(`master_process off`) so that valgrind follows the process that proxies.\n"
     )
     out.append(instr_table(records))
+    out.append(plain_build_table(records))
     out.append("## Heap allocations per request\n")
     out.append(
         "malloc + realloc + calloc calls per request, counted with perf uprobes on the C library over a separate "
@@ -363,9 +395,13 @@ def main():
         "every 50 ms. nginx uses its default `proxy_buffering on`, so it spools the body to a temp file.\n"
     )
     out.append("## Reproduce, profile, try a lever\n")
-    out.append("- `bench/run.sh` (about 10 minutes; `BENCH_QUICK=1` for about 3): installs nginx, wrk, perf, valgrind "
-               "from Debian packages if missing, builds `--release`, writes `bench/out/` and this file.")
+    out.append("- `bench/run.sh` (about 10 minutes, 3 with `BENCH_QUICK=1`; the PGO build adds about 12 the first "
+               "time): installs nginx, wrk, perf, valgrind from Debian packages if missing, builds `--release` and "
+               "the PGO binary (`bench/pgo.sh`), writes `bench/out/` and this file. `BENCH_BUILD=release bench/run.sh` "
+               "measures the plain release build instead.")
     out.append("- `BENCH_PROXY_ARGS=\"--worker-threads 2\" bench/run.sh`: the same run with extra auth-proxy flags.")
+    out.append("- `BENCH_B=other/auth-proxy bench/ab.sh` (or `BENCH_B_ARGS=...`, `BENCH_B_ENV=...`): a lever measured as "
+               "two auth-proxy builds back to back, the same rounds and ratios, into `bench/out/ab.md` (never this file).")
     out.append("- `bench/profile.sh`: perf profile of auth-proxy under `GET /protected` → `bench/out/profile.txt`; "
                "`BENCH_PROFILER=callgrind bench/profile.sh` for instruction-level counts where perf has no hardware counters.")
     out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Load harness: auth-proxy against nginx as the equivalent plain reverse proxy, on this machine.
 #
-#   bench/run.sh                 full run: 6 rounds of 5 s per proxy and scenario, medians (~10 min)
+#   bench/run.sh                 full run: 6 rounds of 5 s per proxy and scenario, medians (~10 min,
+#                                plus ~12 for the PGO build the first time)
 #   BENCH_QUICK=1 bench/run.sh   quick run: 2 rounds of 3 s (~4 min)
 #   BENCH_PROXY_ARGS="--worker-threads 2" bench/run.sh   extra auth-proxy flags, to try a lever
+#   BENCH_BUILD=release bench/run.sh   measure plain `cargo build --release` instead of the PGO
+#                                build (bench/pgo.sh, the default; ~12 min more the first time)
 #
 # Everything runs on 127.0.0.1. The proxy under test and the reference nginx are pinned to CPU 0,
 # wrk and the stub central service (nginx with fixed JSON answers) to CPU 1. Every process this
@@ -82,10 +85,23 @@ install_tools() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${available[@]}" >/dev/null
 }
 
+# The build under test: BENCH_BUILD=pgo (default) is bench/pgo.sh's profile-guided build, the one
+# to deploy; BENCH_BUILD=release is plain `cargo build --release`. Sets BIN, and PLAIN_BIN (the
+# plain build, whose instructions per request are counted beside the PGO build's).
+BUILD=${BENCH_BUILD:-pgo}
 build_proxy() {
   log "cargo build --release"
   (cd "$ROOT" && cargo build --release --quiet)
-  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/auth-proxy
+  PLAIN_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/auth-proxy
+  BIN=$PLAIN_BIN
+  case $BUILD in
+    release) PLAIN_BIN="" ;;
+    pgo)
+      bash "$BENCH/pgo.sh"
+      BIN=$ROOT/target/pgo/auth-proxy
+      ;;
+    *) log "BENCH_BUILD is pgo or release"; exit 1 ;;
+  esac
   [ -x "$BIN" ] || { log "no binary at $BIN"; exit 1; }
 }
 
@@ -365,6 +381,17 @@ phase_instructions() {
   for i in $(seq 300); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
   callgrind_scenarios auth-proxy "$ap" "$AP_PORT" "$prefix"
   stop "$ap"
+  if [ -n "${PLAIN_BIN:-}" ]; then
+    : >"$err"
+    taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p" \
+      "$PLAIN_BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off \
+      ${BENCH_PROXY_ARGS:-} 2>>"$err" &
+    ap=$!
+    STARTED+=("$ap")
+    for i in $(seq 300); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
+    callgrind_scenarios auth-proxy-release "$ap" "$AP_PORT" "$prefix"
+    stop "$ap"
+  fi
 
   # nginx without its master process (`master_process off`): the one process is the worker, and
   # valgrind's control channel reaches it directly.
@@ -461,7 +488,7 @@ main() {
   : >"$RESULTS"
   record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS ir_seconds=$IR_SECONDS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
   local args=${BENCH_PROXY_ARGS:-}
-  record "META proxy_args=${args// /+}"
+  record "META proxy_args=${args// /+} build=$BUILD"
   record "META load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
   start_nginx stub "$LOAD_CPU"
   phase_load
