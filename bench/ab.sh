@@ -20,21 +20,15 @@ source "$(dirname "$0")/run.sh"
 B_PORT=18091
 SCENARIOS=${BENCH_AB_SCENARIOS:-protected_c64 login_c64 register_c64}
 
-# start_side NAME BIN PORT ARGS ENV [runner...]: one side, pinned to the proxy CPU; sets SIDE_PID.
+# start_side NAME BIN PORT ARGS ENV: one side (run.sh's `launch`, so RUNNER applies); sets SIDE_PID.
 start_side() {
-  local name=$1 bin=$2 port=$3 args=$4 envs=$5 err=$OUT/ab-$1.log i
-  shift 5
-  : >"$err"
-  # shellcheck disable=SC2086 # ARGS and ENV are lists, split on purpose
-  env $envs taskset -c "$PROXY_CPU" "$@" "$bin" --listen "127.0.0.1:$port" \
-    --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off $args 2>>"$err" &
-  SIDE_PID=$!
-  STARTED+=("$SIDE_PID")
-  for i in $(seq 300); do
-    grep -q 'listening on http://' "$err" && return
-    sleep 0.1
-  done
-  log "$name did not start:"; cat "$err" >&2; exit 1
+  local name=$1 bin=$2 port=$3 args=$4 envs=$5
+  # shellcheck disable=SC2206 # ENV is a list of NAME=value words, split on purpose
+  LAUNCH_ENV=($envs)
+  # shellcheck disable=SC2086 # ARGS is a list of flags, split on purpose
+  launch "$bin" "$port" "$OUT/ab-$name.log" --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off $args
+  LAUNCH_ENV=()
+  SIDE_PID=$LAUNCHED
 }
 
 # scenario_shape SCENARIO: "SCRIPT CONNS" for the scenario names bench/run.sh uses.
@@ -83,8 +77,9 @@ ab_instructions() {
       bin=$BIN_B args=${BENCH_B_ARGS:-} envs=${BENCH_B_ENV:-} port=$B_PORT
     fi
     log "$side under callgrind (${IR_SECONDS} s per scenario, untimed)"
-    start_side "$side" "$bin" "$port" "$args" "$envs" \
-      valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p"
+    RUNNER=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$prefix.%p")
+    start_side "$side" "$bin" "$port" "$args" "$envs"
+    RUNNER=()
     callgrind_scenarios "$side" "$SIDE_PID" "$port" "$prefix"
     stop "$SIDE_PID"
   done

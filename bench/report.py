@@ -145,24 +145,22 @@ def load_table(rows, scenario, perf_ok):
     return "\n".join(lines) + "\n"
 
 
-def per_request_table(records, kind, per_req, fmt, missing):
-    """auth-proxy vs nginx per scenario, from the `kind` records; `per_req` reads one record."""
+def per_request_table(records, kind, per_req, fmt, missing, left=("auth-proxy", "auth-proxy"), right=("nginx", "nginx")):
+    """`left` vs `right` ((target, column title)) per scenario, from the `kind` records; `per_req` reads one record."""
     by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == kind}
-    if not by:
-        return missing
-    lines = [
-        "| scenario | auth-proxy | nginx | auth-proxy / nginx |",
-        "|---|---:|---:|---:|",
-    ]
+    lines = []
     for scenario, title in SCENARIOS:
-        ap, ng = by.get(("auth-proxy", scenario)), by.get(("nginx", scenario))
-        if not ap or not ng:
+        a, b = by.get((left[0], scenario)), by.get((right[0], scenario))
+        if not a or not b:
             continue
-        a, n = per_req(ap), per_req(ng)
-        if a is None or n is None:
+        a, b = per_req(a), per_req(b)
+        if a is None or b is None:
             continue
-        lines.append(f"| {title} | {fmt.format(a)} | {fmt.format(n)} | {ratio(a, n):.2f}× |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {title} | {fmt.format(a)} | {fmt.format(b)} | {ratio(a, b):.2f}× |")
+    if not lines:
+        return missing
+    head = [f"| scenario | {left[1]} | {right[1]} | {left[1]} / {right[1]} |", "|---|---:|---:|---:|"]
+    return "\n".join(head + lines) + "\n"
 
 
 def allocs_per_request(r):
@@ -191,25 +189,12 @@ def instr_table(records):
 
 
 def plain_build_table(records):
-    """The plain release build's instructions beside the PGO build's, when the run counted both."""
-    by = {(r["target"], r["scenario"]): r for r in records if r["kind"] == "INSTR"}
-    lines = []
-    for scenario, title in SCENARIOS:
-        pgo, plain = by.get(("auth-proxy", scenario)), by.get(("auth-proxy-release", scenario))
-        if not pgo or not plain:
-            continue
-        p, q = instructions_per_request(pgo), instructions_per_request(plain)
-        if p is None or q is None:
-            continue
-        lines.append(f"| {title} | {q:,.0f} | {p:,.0f} | {ratio(p, q):.2f}× |")
-    if not lines:
-        return ""
-    head = [
-        "The same source built without a profile (plain `cargo build --release`), counted the same way:\n",
-        "| scenario | plain release build | PGO build (`bench/pgo.sh`) | PGO / plain |",
-        "|---|---:|---:|---:|",
-    ]
-    return "\n".join(head + lines) + "\n"
+    """The PGO build's instructions beside the plain release build's, when the run counted both."""
+    table = per_request_table(
+        records, "INSTR", instructions_per_request, "{:,.0f}", "",
+        left=("auth-proxy", "PGO build"), right=("auth-proxy-release", "plain release build"),
+    )
+    return "The same source built without a profile (plain `cargo build --release`), counted the same way:\n\n" + table if table else ""
 
 
 def machine():

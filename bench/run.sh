@@ -169,24 +169,34 @@ start_nginx() {
 # The one worker of an nginx master: the process that does the proxying.
 nginx_worker() { pgrep -P "$1" | head -1; }
 
-# start_proxy LOG_MODE AUTH_URL [extra flags...]: sets AP_PID.
+# launch BIN PORT LOG [flags...]: an auth-proxy on 127.0.0.1:PORT, pinned to the proxy CPU, its
+# stderr in LOG; run under the words of the RUNNER array (e.g. valgrind) and with the NAME=value
+# words of LAUNCH_ENV in its environment when they are set. Returns once it listens; sets LAUNCHED.
+RUNNER=() LAUNCH_ENV=()
+launch() {
+  local bin=$1 port=$2 err=$3 i
+  shift 3
+  : >"$err"
+  ulimit -n 16384
+  env "${LAUNCH_ENV[@]}" taskset -c "$PROXY_CPU" "${RUNNER[@]}" "$bin" --listen "127.0.0.1:$port" "$@" \
+    2>>"$err" &
+  LAUNCHED=$!
+  STARTED+=("$LAUNCHED")
+  for i in $(seq 300); do
+    grep -q 'listening on http://' "$err" && return
+    sleep 0.1
+  done
+  log "$bin did not start:"; cat "$err" >&2; exit 1
+}
+
+# start_proxy LOG_MODE AUTH_URL [extra flags...]: the build under test; sets AP_PID.
 start_proxy() {
   local mode=$1 url=$2
   shift 2
-  local err=$OUT/auth-proxy-$mode.log
-  : >"$err"
-  ulimit -n 16384
   # shellcheck disable=SC2086 # BENCH_PROXY_ARGS is a list of extra flags, split on purpose
-  taskset -c "$PROXY_CPU" "$BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "$url" \
-    --access-log "$mode" "$@" ${BENCH_PROXY_ARGS:-} 2>>"$err" &
-  AP_PID=$!
-  STARTED+=("$AP_PID")
-  local i
-  for i in $(seq 100); do
-    grep -q 'listening on http://' "$err" && return
-    sleep 0.05
-  done
-  log "auth-proxy did not start:"; cat "$err" >&2; exit 1
+  launch "$BIN" "$AP_PORT" "$OUT/auth-proxy-$mode.log" --auth-url "$url" --access-log "$mode" "$@" \
+    ${BENCH_PROXY_ARGS:-}
+  AP_PID=$LAUNCHED
 }
 
 stop() {
@@ -366,32 +376,24 @@ callgrind_scenarios() {
   done
 }
 
+# callgrind_proxy TARGET BIN OUT_PREFIX: BIN under callgrind through every instruction-count scenario.
+callgrind_proxy() {
+  RUNNER=(valgrind --tool=callgrind --instr-atstart=no "--callgrind-out-file=$3.%p")
+  # shellcheck disable=SC2086 # BENCH_PROXY_ARGS is a list of extra flags, split on purpose
+  launch "$2" "$AP_PORT" "$OUT/$1-callgrind.log" --auth-url "http://127.0.0.1:$STUB_HTTP" \
+    --access-log off ${BENCH_PROXY_ARGS:-}
+  RUNNER=()
+  callgrind_scenarios "$1" "$LAUNCHED" "$AP_PORT" "$3"
+  stop "$LAUNCHED"
+}
+
 phase_instructions() {
   command -v valgrind >/dev/null || { log "no valgrind: skipping instructions per request"; return 0; }
   log "phase: instructions per request (callgrind, ${IR_SECONDS} s per scenario, untimed)"
-  local err=$OUT/auth-proxy-callgrind.log prefix=$OUT/callgrind-ir
+  local prefix=$OUT/callgrind-ir
   rm -f "$prefix".*
-  : >"$err"
-  taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p" \
-    "$BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off \
-    ${BENCH_PROXY_ARGS:-} 2>>"$err" &
-  local ap=$!
-  STARTED+=("$ap")
-  local i
-  for i in $(seq 300); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
-  callgrind_scenarios auth-proxy "$ap" "$AP_PORT" "$prefix"
-  stop "$ap"
-  if [ -n "${PLAIN_BIN:-}" ]; then
-    : >"$err"
-    taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p" \
-      "$PLAIN_BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off \
-      ${BENCH_PROXY_ARGS:-} 2>>"$err" &
-    ap=$!
-    STARTED+=("$ap")
-    for i in $(seq 300); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
-    callgrind_scenarios auth-proxy-release "$ap" "$AP_PORT" "$prefix"
-    stop "$ap"
-  fi
+  callgrind_proxy auth-proxy "$BIN" "$prefix"
+  [ -z "${PLAIN_BIN:-}" ] || callgrind_proxy auth-proxy-release "$PLAIN_BIN" "$prefix"
 
   # nginx without its master process (`master_process off`): the one process is the worker, and
   # valgrind's control channel reaches it directly.
@@ -401,7 +403,7 @@ phase_instructions() {
   { echo "master_process off;"; render "$BENCH/nginx/reference.conf.in"; } >"$dir/nginx-callgrind.conf"
   taskset -c "$PROXY_CPU" valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$prefix.%p" \
     nginx -p "$dir" -c "$dir/nginx-callgrind.conf" -e "$dir/error.log" 2>"$OUT/nginx-callgrind.log" &
-  local ng=$!
+  local ng=$! i
   STARTED+=("$ng")
   for i in $(seq 300); do [ -s "$dir/nginx.pid" ] && break; sleep 0.1; done
   sleep 1
