@@ -5,7 +5,8 @@
 #   BENCH_PROFILER=callgrind bench/profile.sh
 #                               valgrind callgrind over a bounded wrk run → bench/out/callgrind.txt
 #
-# perf falls back to the cpu-clock software event where the VM has no hardware counters.
+# perf falls back to the cpu-clock software event where the VM has no hardware counters. The
+# binary is the one bench/run.sh measures: the PGO build unless BENCH_BUILD=release (quicker).
 set -euo pipefail
 # shellcheck source=bench/run.sh
 source "$(dirname "$0")/run.sh"
@@ -42,14 +43,11 @@ profile_perf() {
 
 profile_callgrind() {
   local report=$OUT/callgrind.txt
-  local err=$OUT/auth-proxy-callgrind.log
-  : >"$err"
-  taskset -c "$PROXY_CPU" valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" \
-    "$BIN" --listen "127.0.0.1:$AP_PORT" --auth-url "http://127.0.0.1:$STUB_HTTP" --access-log off 2>>"$err" &
-  AP_PID=$!
-  STARTED+=("$AP_PID")
-  local i
-  for i in $(seq 200); do grep -q 'listening on http://' "$err" && break; sleep 0.1; done
+  RUNNER=(valgrind --tool=callgrind "--callgrind-out-file=$OUT/callgrind.out")
+  launch "$BIN" "$AP_PORT" "$OUT/auth-proxy-callgrind.log" --auth-url "http://127.0.0.1:$STUB_HTTP" \
+    --access-log off
+  RUNNER=()
+  AP_PID=$LAUNCHED
   # A fixed number of requests (wrk cannot count, so: 64 connections for a bounded time, logged).
   taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${SECONDS_UNDER_LOAD}s" -s "$BENCH/wrk/protected.lua" \
     "http://127.0.0.1:$AP_PORT/" | tee "$OUT/callgrind-wrk.txt" | grep '^RESULT' >&2
