@@ -6,8 +6,8 @@
 #   BENCH_B_ARGS="--worker-threads 2" bench/ab.sh     the same build with extra flags for B
 #   BENCH_B_ENV="MALLOC_ARENA_MAX=1" bench/ab.sh      ... or extra environment for B
 #
-# The same set-up as bench/run.sh (its functions, ports, pinning and stub): A on CPU 0, then B on
-# CPU 0, wrk and the stub on CPU 1; each scenario is BENCH_REPS rounds (default 6) of
+# The same set-up as bench/run.sh (its functions, ports, pinning and stub): A and B both pinned to
+# CPU 0 (one under load at a time), wrk and the stub on CPU 1; each scenario is BENCH_REPS rounds (default 6) of
 # BENCH_DURATION seconds (default 5) in which A and B are measured back to back, the order
 # alternating. Where valgrind is installed, each is also run under callgrind for instructions per
 # request. Prints a table of medians and of B/A (the median of the rounds' ratios, with their
