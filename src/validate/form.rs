@@ -90,10 +90,10 @@ pub fn is_upstream_ready(content_type: Option<&[u8]>, body: &[u8]) -> bool {
     let mut rest = body;
     let mut next = 0; // the first slot of `FIELDS` that may come next
     loop {
-        let Some(slot) = (next..FIELDS.len()).find(|&slot| {
-            FIELDS_EQ
-                .get(slot)
-                .is_some_and(|name| rest.starts_with(name.as_bytes()))
+        // The next field present: its slot, and what follows its `name=`.
+        let Some((slot, raw_value)) = (next..FIELDS.len()).find_map(|slot| {
+            let after_name = rest.strip_prefix(FIELDS.get(slot)?.as_bytes())?;
+            Some((slot, after_name.strip_prefix(b"=")?))
         }) else {
             return false;
         };
@@ -101,9 +101,7 @@ pub fn is_upstream_ready(content_type: Option<&[u8]>, body: &[u8]) -> bool {
         if (next..slot).any(|skipped| matches!(skipped, 1 | 2)) {
             return false;
         }
-        let name_len = FIELDS_EQ.get(slot).map_or(0, |name| name.len());
-        let Some((value, after)) = quote_plus_value(rest.get(name_len..).unwrap_or_default())
-        else {
+        let Some((value, after)) = quote_plus_value(raw_value) else {
             return false;
         };
         let valid = match slot {
@@ -121,16 +119,6 @@ pub fn is_upstream_ready(content_type: Option<&[u8]>, body: &[u8]) -> bool {
         }
     }
 }
-
-/// [`FIELDS`] with the `=` that follows each name in a form.
-const FIELDS_EQ: [&str; 6] = [
-    "grant_type=",
-    "username=",
-    "password=",
-    "scope=",
-    "client_id=",
-    "client_secret=",
-];
 
 /// The value at the start of `raw`, up to the next `&` (and what follows that `&`, if there
 /// is one), when `quote_plus(unquote_plus(value)) == value` for a value that decodes to
