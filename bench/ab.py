@@ -11,15 +11,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report  # noqa: E402  (bench/report.py, beside this file)
 
-METRICS = [
-    ("cpu_us", "CPU time per request (µs)", "{:.1f}"),
-    ("user_us", "… of which user space (µs)", "{:.1f}"),
-    ("rps", "requests/s", "{:,.0f}"),
-    ("p50_ms", "latency p50 (ms)", "{:.2f}"),
-    ("p99_ms", "latency p99 (ms)", "{:.2f}"),
-]
-
-
 def main():
     records = report.parse(sys.argv[1])
     rows = report.load_rows(records)
@@ -31,7 +22,7 @@ def main():
     for scenario in scenarios:
         a, b = rows[("A", scenario)], rows[("B", scenario)]
         out += ["", f"## {scenario} ({a['reps']} rounds)", "", "| metric | A | B | B / A (rounds' range) |", "|---|---:|---:|---:|"]
-        for key, label, fmt in METRICS:
+        for key, label, fmt in report.LOAD_METRICS:
             rounds = report.paired_ratios(b, a, key)
             spread = f" ({min(rounds):.2f}–{max(rounds):.2f})" if rounds else ""
             out.append(f"| {label} | {fmt.format(a[key])} | {fmt.format(b[key])} | {report.load_ratio(b, a, key):.2f}×{spread} |")

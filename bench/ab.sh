@@ -45,20 +45,10 @@ scenario_shape() {
 ab_load() {
   start_side A "$BIN_A" "$AP_PORT" "${BENCH_A_ARGS:-}" "${BENCH_A_ENV:-}"; local a=$SIDE_PID
   start_side B "$BIN_B" "$B_PORT" "${BENCH_B_ARGS:-}" "${BENCH_B_ENV:-}"; local b=$SIDE_PID
-  local scenario script conns rep
+  local scenario script conns
   for scenario in $SCENARIOS; do
     read -r script conns <<<"$(scenario_shape "$scenario")"
-    warm "$AP_PORT" "$script" "$conns"
-    warm "$B_PORT" "$script" "$conns"
-    for rep in $(seq "$REPS"); do
-      if [ $((rep % 2)) = 1 ]; then
-        measure A "$scenario" "$a" "$AP_PORT" "$script" "$conns" "$rep"
-        measure B "$scenario" "$b" "$B_PORT" "$script" "$conns" "$rep"
-      else
-        measure B "$scenario" "$b" "$B_PORT" "$script" "$conns" "$rep"
-        measure A "$scenario" "$a" "$AP_PORT" "$script" "$conns" "$rep"
-      fi
-    done
+    compare "$scenario" "$script" "$conns" "$a" "$AP_PORT" "$b" "$B_PORT" A B
   done
   memory A load "$a"
   memory B load "$b"

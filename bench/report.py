@@ -106,6 +106,17 @@ def verdict(scenario, metric, r):
     return f" {'✅' if ok else '❌'} ({'≤' if kind == 'max' else '≥'}{bound:g}×)"
 
 
+# The rows of a load table: (key in load_rows' samples, label, format). bench/ab.py uses them too.
+LOAD_METRICS = [
+    ("cpu_us", "CPU time per request (µs, proxy process)", "{:.1f}"),
+    ("user_us", "… of which user space (µs; the rest is kernel: loopback TCP, syscalls)", "{:.1f}"),
+    ("busy_pct", "proxy CPU busy (% of its one core; below ~90 % the load side, not the proxy, set the pace)", "{:.0f}"),
+    ("rps", "requests/s", "{:,.0f}"),
+    ("p50_ms", "latency p50 (ms)", "{:.2f}"),
+    ("p99_ms", "latency p99 (ms)", "{:.2f}"),
+]
+
+
 def load_table(rows, scenario, perf_ok):
     ap, ng = rows.get(("auth-proxy", scenario)), rows.get(("nginx", scenario))
     if not ap or not ng:
@@ -114,15 +125,7 @@ def load_table(rows, scenario, perf_ok):
         "| metric | auth-proxy | nginx | auth-proxy / nginx |",
         "|---|---:|---:|---:|",
     ]
-    metrics = [
-        ("cpu_us", "CPU time per request (µs, proxy process)", "{:.1f}"),
-        ("user_us", "… of which user space (µs; the rest is kernel: loopback TCP, syscalls)", "{:.1f}"),
-        ("busy_pct", "proxy CPU busy (% of its one core; below ~90 % the load side, not the proxy, set the pace)", "{:.0f}"),
-        ("rps", "requests/s", "{:,.0f}"),
-        ("p50_ms", "latency p50 (ms)", "{:.2f}"),
-        ("p99_ms", "latency p99 (ms)", "{:.2f}"),
-    ]
-    for key, label, fmt in metrics:
+    for key, label, fmt in LOAD_METRICS:
         # The ratio is the median over rounds of each round's ratio: the two measurements of a
         # round ran back to back, so drift in the machine's background load cancels in it.
         rounds = paired_ratios(ap, ng, key)

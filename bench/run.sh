@@ -241,20 +241,22 @@ warm() {
     "http://127.0.0.1:$1/" >/dev/null
 }
 
-# compare SCENARIO SCRIPT CONNS AP_PID AP_PORT REF_PID REF_PORT: both warmed up, then REPS
-# rounds that each measure both, the order alternating by round. On a shared machine the
-# background load drifts over minutes; interleaved, both proxies see the same drift.
+# compare SCENARIO SCRIPT CONNS AP_PID AP_PORT REF_PID REF_PORT [AP_NAME REF_NAME]: both warmed
+# up, then REPS rounds that each measure both, the order alternating by round. On a shared
+# machine the background load drifts over minutes; interleaved, both proxies see the same drift.
+# The names (targets in results.txt) default to auth-proxy and nginx.
 compare() {
   local scenario=$1 script=$2 conns=$3 ap=$4 ap_port=$5 ref=$6 ref_port=$7 rep
+  local ap_name=${8:-auth-proxy} ref_name=${9:-nginx}
   warm "$ap_port" "$script" "$conns"
   warm "$ref_port" "$script" "$conns"
   for rep in $(seq "$REPS"); do
     if [ $((rep % 2)) = 1 ]; then
-      measure auth-proxy "$scenario" "$ap" "$ap_port" "$script" "$conns" "$rep"
-      measure nginx "$scenario" "$ref" "$ref_port" "$script" "$conns" "$rep"
+      measure "$ap_name" "$scenario" "$ap" "$ap_port" "$script" "$conns" "$rep"
+      measure "$ref_name" "$scenario" "$ref" "$ref_port" "$script" "$conns" "$rep"
     else
-      measure nginx "$scenario" "$ref" "$ref_port" "$script" "$conns" "$rep"
-      measure auth-proxy "$scenario" "$ap" "$ap_port" "$script" "$conns" "$rep"
+      measure "$ref_name" "$scenario" "$ref" "$ref_port" "$script" "$conns" "$rep"
+      measure "$ap_name" "$scenario" "$ap" "$ap_port" "$script" "$conns" "$rep"
     fi
   done
 }
