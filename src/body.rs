@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
@@ -68,20 +69,28 @@ impl Body for ProxyBody {
     }
 }
 
-/// Reads a whole request body of at most `limit` bytes.
+/// Reads a whole request body of at most `limit` bytes, within `timeout`
+/// (`--client-body-timeout`, counted from the first wait for body bytes).
 ///
 /// Bounded twice: a declared `Content-Length` over the limit is refused before a byte is read,
 /// and the running total stops a chunked or lying body as soon as it crosses the limit. A body
 /// that arrives as one data frame (the usual small one, read with its head) is returned as that
 /// frame, neither copied nor collected into a list; only a second frame starts a buffer.
 pub async fn read_bounded(
-    mut body: Incoming,
+    body: Incoming,
     headers: &HeaderMap,
     limit: u64,
+    timeout: Duration,
 ) -> Result<Bytes, ProxyError> {
     if declared_length(headers).is_some_and(|len| len > limit) {
         return Err(ProxyError::BodyTooLarge);
     }
+    crate::deadline::within(timeout, read_frames(body, limit))
+        .await
+        .unwrap_or(Err(ProxyError::BodyTimeout))
+}
+
+async fn read_frames(mut body: Incoming, limit: u64) -> Result<Bytes, ProxyError> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut first = Bytes::new();
     let mut joined = BytesMut::new();

@@ -43,9 +43,19 @@ pub struct Cli {
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
-    /// Time allowed for a client to send a request's headers.
+    /// Time allowed for a client to send a request's headers; also how long an idle keep-alive
+    /// connection (HTTP/1 or HTTP/2) is kept, and how soon an HTTP/2 client must send its first request.
     #[arg(long, env = "CLIENT_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub client_header_timeout: Duration,
+
+    /// Time allowed for a client to send a whole request body; past it, 408 and the connection closes.
+    #[arg(long, env = "CLIENT_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub client_body_timeout: Duration,
+
+    /// Longest a response may wait for the client to take more of it (the gap between successful
+    /// writes, as nginx's send_timeout); past it, the connection is closed.
+    #[arg(long, env = "CLIENT_SEND_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub client_send_timeout: Duration,
 
     /// After SIGTERM/SIGINT, keep serving this long (readyz already 503) so a load balancer notices.
     #[arg(long, env = "SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration)]
@@ -62,6 +72,11 @@ pub struct Cli {
     /// Most client connections open at once; further ones wait in the listen backlog.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 25_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Most requests in flight to the central service at once (each holds one upstream
+    /// connection or HTTP/2 stream); more wait in a queue of 4x this size, past it 503.
+    #[arg(long, env = "UPSTREAM_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub upstream_max_connections: u32,
 
     /// How long an idle pooled upstream connection is kept (below common 5 s server keep-alives).
     #[arg(long, env = "POOL_IDLE_TIMEOUT", default_value = "4s", value_parser = parse_duration)]
@@ -279,10 +294,13 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub upstream_timeout: Duration,
     pub client_header_timeout: Duration,
+    pub client_body_timeout: Duration,
+    pub client_send_timeout: Duration,
     pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,
     pub max_body_bytes: u64,
     pub max_connections: u32,
+    pub upstream_max_connections: u32,
     pub pool_idle_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub access_log: AccessLog,
@@ -297,10 +315,13 @@ impl Config {
             connect_timeout: Duration::from_secs(3),
             upstream_timeout: Duration::from_secs(10),
             client_header_timeout: Duration::from_secs(10),
+            client_body_timeout: Duration::from_secs(10),
+            client_send_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
             max_body_bytes: 64 * 1024,
             max_connections: 25_000,
+            upstream_max_connections: 256,
             pool_idle_timeout: Duration::from_secs(4),
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
@@ -319,10 +340,13 @@ impl Config {
             connect_timeout: cli.connect_timeout,
             upstream_timeout: cli.upstream_timeout,
             client_header_timeout: cli.client_header_timeout,
+            client_body_timeout: cli.client_body_timeout,
+            client_send_timeout: cli.client_send_timeout,
             shutdown_delay: cli.shutdown_delay,
             shutdown_grace: cli.shutdown_grace,
             max_body_bytes: cli.max_body_bytes,
             max_connections: cli.max_connections,
+            upstream_max_connections: cli.upstream_max_connections,
             pool_idle_timeout: cli.pool_idle_timeout,
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,

@@ -23,6 +23,8 @@ pub enum ProxyError {
     BodyTooLarge,
     /// The request body could not be read (bad chunking, client hung up).
     ClientBody,
+    /// The client did not send its whole request body within `--client-body-timeout`.
+    BodyTimeout,
     /// An HTTP/1 request with both `Content-Length` and `Transfer-Encoding` (see `framing`).
     AmbiguousFraming,
     /// Input that FastAPI would reject: a 422 or 400 with its body already rendered.
@@ -38,6 +40,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::NotAuthenticated => StatusCode::UNAUTHORIZED,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::ClientBody | ProxyError::AmbiguousFraming => StatusCode::BAD_REQUEST,
             ProxyError::Invalid(status, _) => *status,
             ProxyError::Upstream(e) => e.status(),
@@ -49,8 +52,27 @@ impl ProxyError {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            ProxyError::BodyTooLarge | ProxyError::ClientBody | ProxyError::AmbiguousFraming
+            ProxyError::BodyTooLarge
+                | ProxyError::ClientBody
+                | ProxyError::BodyTimeout
+                | ProxyError::AmbiguousFraming
         )
+    }
+
+    /// A short machine-readable cause for the access log, where the proxy answered because
+    /// something failed (not for routing or validation answers, which the status says).
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            ProxyError::NotFound
+            | ProxyError::MethodNotAllowed(_)
+            | ProxyError::NotAuthenticated
+            | ProxyError::Invalid(..) => None,
+            ProxyError::BodyTooLarge => Some("body_too_large"),
+            ProxyError::ClientBody => Some("client_body"),
+            ProxyError::BodyTimeout => Some("client_body_timeout"),
+            ProxyError::AmbiguousFraming => Some("ambiguous_framing"),
+            ProxyError::Upstream(e) => Some(e.reason()),
+        }
     }
 
     fn body(&self) -> Bytes {
@@ -64,6 +86,9 @@ impl ProxyError {
             }
             ProxyError::BodyTooLarge => {
                 Bytes::from_static(br#"{"detail":"Request body too large"}"#)
+            }
+            ProxyError::BodyTimeout => {
+                Bytes::from_static(br#"{"detail":"Request body not received in time"}"#)
             }
             ProxyError::ClientBody => {
                 Bytes::from_static(br#"{"detail":"There was an error parsing the body"}"#)
@@ -86,6 +111,9 @@ impl ProxyError {
             }
             ProxyError::NotAuthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ProxyError::Upstream(UpstreamError::Busy) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -12,7 +12,9 @@
 
 pub mod body;
 pub mod config;
+pub mod conn_bounds;
 pub mod context;
+pub mod deadline;
 pub mod dev_auth;
 pub mod docs;
 pub mod error;

@@ -59,7 +59,11 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::deadline::SendDeadline;
 use crate::framing::{FramingWatch, Verdicts};
+
+/// A client socket as every HTTP/1 connection is served: its framing watched, its sends paced.
+pub type ClientIo = FramingWatch<SendDeadline<TcpStream>>;
 
 /// How long hyper must have waited for the next request head before its connection is parked.
 ///
@@ -266,7 +270,7 @@ enum Woken {
 /// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`; `verdicts` is the one
 /// `io` and the service share; `drain` says when the server shuts down.
 pub async fn serve<S, B>(
-    mut io: FramingWatch<TcpStream>,
+    mut io: ClientIo,
     mut service: S,
     builder: &http1::Builder,
     header_timeout: Duration,
@@ -358,9 +362,9 @@ fn incarnation<S, B>(
     builder: &http1::Builder,
     wait: &Arc<HeadWait>,
     header_timeout: Duration,
-    io: TokioIo<FramingWatch<TcpStream>>,
+    io: TokioIo<ClientIo>,
     service: S,
-) -> http1::Connection<TokioIo<FramingWatch<TcpStream>>, S>
+) -> http1::Connection<TokioIo<ClientIo>, S>
 where
     S: HttpService<Incoming, ResBody = B>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -467,7 +471,7 @@ where
 /// Polled by hand rather than with `select!` over `peek()`: the `peek` future carries its own
 /// waiter node (232 bytes), and this future's size is part of every connection's task.
 async fn parked(
-    io: &FramingWatch<TcpStream>,
+    io: &ClientIo,
     deadline: Instant,
     mut drain: Pin<&mut impl Future<Output = ()>>,
 ) -> Woken {
@@ -480,7 +484,7 @@ async fn parked(
         // arrived.
         let mut byte = [0u8; 1];
         let mut buf = tokio::io::ReadBuf::new(&mut byte);
-        match io.get_ref().poll_peek(cx, &mut buf) {
+        match io.get_ref().get_ref().poll_peek(cx, &mut buf) {
             Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Woken::Gone),
             Poll::Ready(Ok(_)) => return Poll::Ready(Woken::Data),
             Poll::Pending => {}
@@ -526,7 +530,9 @@ mod tests {
         let (stream, _) = listener.accept().await.unwrap();
 
         let verdicts = Verdicts::new();
-        let io = FramingWatch::new(stream, verdicts.clone());
+        let peer = stream.peer_addr().unwrap();
+        let socket = SendDeadline::new(stream, Duration::from_secs(30), peer);
+        let io = FramingWatch::new(socket, verdicts.clone());
         let service = {
             let verdicts = verdicts.clone();
             service_fn(move |_request| {

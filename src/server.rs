@@ -4,10 +4,12 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -17,6 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::conn_bounds::{self, Activity};
+use crate::deadline::SendDeadline;
 use crate::framing::{FramingWatch, Verdicts};
 use crate::park;
 use crate::service::{AppState, ProxyService};
@@ -119,7 +123,10 @@ fn connection_builder(state: &AppState) -> auto::Builder<TokioExecutor> {
         .max_header_list_size(H2_MAX_HEADER_LIST)
         // hyper's CVE-2023-44487 (rapid reset) protection: bound streams reset before accept.
         .max_pending_accept_reset_streams(20)
-        .max_local_error_reset_streams(1024);
+        .max_local_error_reset_streams(1024)
+        // A peer that stops answering PINGs while a stream is open is gone: close.
+        .keep_alive_interval(state.config.client_header_timeout)
+        .keep_alive_timeout(state.config.client_send_timeout);
     builder
 }
 
@@ -271,15 +278,17 @@ impl PendingConnection {
         let Ok(protocol) = tokio::time::timeout(first_bytes, self.first_bytes()).await else {
             return;
         };
-        let io = FramingWatch::new(self.stream, self.framing.clone());
         let state = self.service.state.clone();
+        let peer = self.service.peer;
+        let socket = SendDeadline::new(self.stream, state.config.client_send_timeout, peer);
+        let io = FramingWatch::new(socket, self.framing.clone());
         let service = self.service;
-        let service = service_fn(move |request| {
-            let service = service.clone();
-            async move { Ok::<_, Infallible>(service.handle(request).await) }
-        });
         match protocol {
             Protocol::Http1 => {
+                let service = service_fn(move |request| {
+                    let service = service.clone();
+                    async move { Ok::<_, Infallible>(service.handle(request).await) }
+                });
                 park::serve(
                     io,
                     service,
@@ -297,18 +306,61 @@ impl PendingConnection {
                 drop(watcher);
             }
             Protocol::Unsure => {
+                let activity = Activity::new();
+                let service = {
+                    let activity = activity.clone();
+                    service_fn(move |request| {
+                        let stream = activity.open();
+                        let service = service.clone();
+                        async move {
+                            let response = service.handle(request).await;
+                            Ok::<_, Infallible>(response.map(|body| stream.respond(body)))
+                        }
+                    })
+                };
                 // Boxed: the auto connection (with its HTTP/2 state) would otherwise size every
                 // connection's task, parked HTTP/1 ones included.
-                // Built in its own statement: a temporary in the `if let` below would be kept
-                // across the await, unboxed.
-                let connection = Box::pin(
-                    watcher.watch(self.builder.serve_connection(TokioIo::new(io), service)),
-                );
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "client connection ended with an error");
+                let connection = Box::pin(self.builder.serve_connection(TokioIo::new(io), service));
+                let limits = conn_bounds::Limits {
+                    idle: state.config.client_header_timeout,
+                    send: state.config.client_send_timeout,
+                };
+                let drain = drained(self.drained);
+                let ended = Box::pin(conn_bounds::run(connection, &activity, limits, drain)).await;
+                match ended {
+                    conn_bounds::Ended::Closed(Ok(())) => {}
+                    conn_bounds::Ended::Closed(Err(e)) => {
+                        tracing::debug!(error = %e, "client connection ended with an error");
+                    }
+                    conn_bounds::Ended::Cut(why) => {
+                        tracing::debug!(peer = %peer, why, "client connection closed");
+                    }
                 }
+                // Held until here so that graceful shutdown waits for this connection.
+                drop(watcher);
             }
         }
+    }
+}
+
+/// Resolves when graceful shutdown begins (or the server is gone).
+async fn drained(mut drain: watch::Receiver<()>) {
+    let _ = drain.changed().await;
+}
+
+/// The auto builder's connection, as [`conn_bounds::run`] drives it.
+impl<I, S, B> conn_bounds::Connection for Pin<Box<auto::Connection<'_, I, S, TokioExecutor>>>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        self.get_mut().as_mut().graceful_shutdown();
     }
 }
 

@@ -82,8 +82,11 @@ pub struct ProxyService {
 
 impl ProxyService {
     /// Answers one request; never fails (every error becomes a response).
+    ///
+    /// If the client goes away first (an HTTP/1 hang-up, an HTTP/2 `RST_STREAM`), hyper drops
+    /// this future: the upstream exchange in it is dropped too (hyper's client then closes that
+    /// connection or resets that stream), and [`InFlight`] still writes the access line.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
-        let ctx = RequestCtx::new(request.headers(), self.peer);
         let method = request.method().clone();
         let version = request.version();
         let ambiguous = version <= Version::HTTP_11 && self.framing.next_request_is_ambiguous();
@@ -93,40 +96,47 @@ impl ProxyService {
             let authority = request.uri().authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
-        let mut upstream = Upstreamed::default();
+        let mut flight = InFlight {
+            ctx: RequestCtx::new(request.headers(), self.peer),
+            method,
+            routed,
+            upstream: Upstreamed::default(),
+            log: self.state.config.access_log != AccessLog::Off,
+        };
         let mut cx = RouteCx {
             state: &self.state,
-            ctx: &ctx,
+            ctx: &flight.ctx,
             origin: Origin {
                 peer_ip: &self.peer_ip,
                 trusted: self.trusted,
                 scheme: "http",
                 host: host.as_ref(),
             },
-            upstream: &mut upstream,
+            upstream: &mut flight.upstream,
         };
         let result = if ambiguous {
             Err(ProxyError::AmbiguousFraming)
         } else {
             dispatch(routed, request, &mut cx).await
         };
-        let mut response = match result {
-            Ok(response) => response,
+        let (mut response, error) = match result {
+            Ok(response) => (response, None),
             Err(e) => {
                 let close = e.closes_connection() && version <= Version::HTTP_11;
+                let reason = e.reason();
                 let mut response = e.into_response();
                 if close {
                     response
                         .headers_mut()
                         .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
-                response
+                (response, reason)
             }
         };
-        response.headers_mut().insert(X_REQUEST_ID, ctx.id.clone());
-        if self.state.config.access_log != AccessLog::Off {
-            log_access(&ctx, &method, routed, &response, &upstream);
-        }
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID, flight.ctx.id.clone());
+        flight.answered(&response, error);
         response
     }
 }
@@ -189,27 +199,53 @@ fn route_name(routed: Routed) -> &'static str {
     }
 }
 
-/// One line per request; never a header value, body, or query string (they can carry secrets).
-///
-/// `bytes` is the response body's declared length; a streamed body without one logs nothing there.
-fn log_access(
-    ctx: &RequestCtx,
-    method: &http::Method,
+/// A request being answered: when its future is dropped unanswered, the client left.
+struct InFlight {
+    ctx: RequestCtx,
+    method: http::Method,
     routed: Routed,
-    response: &Response<ProxyBody>,
-    upstream: &Upstreamed,
-) {
-    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-    tracing::info!(
-        target: "access",
-        method = %method,
-        route = route_name(routed),
-        status = response.status().as_u16(),
-        bytes = http_body::Body::size_hint(response.body()).exact(),
-        duration_us = micros(ctx.start.elapsed()),
-        upstream_status = upstream.status.map(|s| s.as_u16()),
-        upstream_duration_us = upstream.elapsed.map(micros),
-        request_id = ctx.id.to_str().unwrap_or("-"),
-        peer = %ctx.peer,
-    );
+    upstream: Upstreamed,
+    /// `--access-log on`, until the line is written.
+    log: bool,
+}
+
+/// nginx's status for a request whose client closed the connection before the answer.
+const CLIENT_CLOSED: u16 = 499;
+
+impl InFlight {
+    fn answered(&mut self, response: &Response<ProxyBody>, error: Option<&'static str>) {
+        if std::mem::take(&mut self.log) {
+            let bytes = http_body::Body::size_hint(response.body()).exact();
+            self.log_access(response.status().as_u16(), bytes, error);
+        }
+    }
+
+    /// One line per request; never a header value, body, or query string (they can carry
+    /// secrets). `bytes` is the response body's declared length; a streamed body without one
+    /// logs nothing there. `error` says why the proxy answered itself, or that the client left.
+    fn log_access(&self, status: u16, bytes: Option<u64>, error: Option<&'static str>) {
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let ctx = &self.ctx;
+        tracing::info!(
+            target: "access",
+            method = %self.method,
+            route = route_name(self.routed),
+            status,
+            bytes,
+            duration_us = micros(ctx.start.elapsed()),
+            upstream_status = self.upstream.status.map(|s| s.as_u16()),
+            upstream_duration_us = self.upstream.elapsed.map(micros),
+            error,
+            request_id = ctx.id.to_str().unwrap_or("-"),
+            peer = %ctx.peer,
+        );
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if std::mem::take(&mut self.log) {
+            self.log_access(CLIENT_CLOSED, None, Some("client_closed"));
+        }
+    }
 }

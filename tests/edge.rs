@@ -636,8 +636,10 @@ async fn upstream_closing_idle_connections_never_surfaces_as_502() {
 }
 
 #[tokio::test]
-async fn upstream_keep_alive_timeout_racing_the_next_request_never_surfaces_as_502() {
+async fn upstream_keep_alive_timeout_racing_the_next_get_never_surfaces_as_502() {
     // The mock closes a connection idle for 1 ms; the gaps between requests straddle that.
+    // `GET /protected` is idempotent: one written on a connection the service was closing is
+    // sent once more on a fresh one.
     let mock = MockUpstream::builder()
         .close_when_idle_for(Duration::from_millis(1))
         .start()
@@ -647,7 +649,9 @@ async fn upstream_keep_alive_timeout_racing_the_next_request_never_surfaces_as_5
 
     let mut failures = Vec::new();
     for i in 0..300u64 {
-        let got = client.send(post_json("/refresh", REFRESH)).await;
+        let got = client
+            .send(get("/protected").with("authorization", "Bearer t"))
+            .await;
         if got.status.as_u16() != 200 {
             failures.push((i, got.status, got.text()));
         }
@@ -659,6 +663,47 @@ async fn upstream_keep_alive_timeout_racing_the_next_request_never_surfaces_as_5
         failures.len()
     );
     assert_eq!(mock.requests().len(), 300);
+}
+
+#[tokio::test]
+async fn upstream_keep_alive_timeout_racing_the_next_post_never_sends_it_twice() {
+    // The same race for `POST /refresh`: a request the service may have read is never sent
+    // again (a replayed /refresh looks like token reuse). Those that lost the race are 502s;
+    // the rest pass; none reaches the service twice.
+    let mock = MockUpstream::builder()
+        .close_when_idle_for(Duration::from_millis(1))
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    let mut answered = 0;
+    for i in 0..300u64 {
+        let body = format!(r#"{{"refresh_token":"t{i}"}}"#);
+        let got = client.send(post_json("/refresh", &body)).await;
+        match got.status.as_u16() {
+            200 => answered += 1,
+            502 => got.assert_json(
+                502,
+                r#"{"detail":"Central auth service sent an invalid response"}"#,
+            ),
+            other => panic!("request {i}: {other} {:?}", got.text()),
+        }
+        tokio::time::sleep(Duration::from_micros((i % 9) * 250)).await;
+    }
+    let mut tokens: Vec<_> = mock
+        .requests()
+        .iter()
+        .map(|r| r.body_json()["refresh_token"].clone())
+        .collect();
+    assert!(
+        tokens.len() >= answered,
+        "every answer came from the service"
+    );
+    let sent = tokens.len();
+    tokens.sort_by_key(ToString::to_string);
+    tokens.dedup();
+    assert_eq!(tokens.len(), sent, "a request reached the service twice");
 }
 
 #[tokio::test]

@@ -35,6 +35,9 @@ fn defaults_match_the_contract() {
     assert_eq!(config.connect_timeout, Duration::from_secs(3));
     assert_eq!(config.upstream_timeout, Duration::from_secs(10));
     assert_eq!(config.client_header_timeout, Duration::from_secs(10));
+    assert_eq!(config.client_body_timeout, Duration::from_secs(10));
+    assert_eq!(config.client_send_timeout, Duration::from_secs(10));
+    assert_eq!(config.upstream_max_connections, 256);
     assert_eq!(config.shutdown_grace, Duration::from_secs(30));
     assert_eq!(config.shutdown_delay, Duration::ZERO);
     assert_eq!(config.max_body_bytes, 65_536);

@@ -89,7 +89,14 @@ pub async fn forward_validated(
     validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = request.into_parts();
-    let bytes = body::read_bounded(body, &parts.headers, cx.state.config.max_body_bytes).await?;
+    let config = &cx.state.config;
+    let bytes = body::read_bounded(
+        body,
+        &parts.headers,
+        config.max_body_bytes,
+        config.client_body_timeout,
+    )
+    .await?;
     let body = validate(request_content_type(&parts), &bytes)?;
     let outbound = Outbound {
         method: Method::POST,

@@ -13,8 +13,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::config::Config;
 
+mod limit;
 mod pool;
 
+use limit::Limit;
 pub use pool::UpstreamBody;
 use pool::{ConnectError, Pool, SendError, Sender};
 
@@ -32,6 +34,9 @@ pub enum UpstreamError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     /// A connection was made but the exchange broke (reset, malformed HTTP).
     Exchange(hyper::Error),
+    /// `--upstream-max-connections` requests were in flight and the wait queue was full, or
+    /// no slot came free within `--upstream-timeout`. Nothing was sent.
+    Busy,
 }
 
 impl UpstreamError {
@@ -39,6 +44,18 @@ impl UpstreamError {
         match self {
             UpstreamError::ConnectTimeout | UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             UpstreamError::Connect(_) | UpstreamError::Exchange(_) => StatusCode::BAD_GATEWAY,
+            UpstreamError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The cause in the access log's `error` field.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::ConnectTimeout => "connect_timeout",
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Exchange(_) => "exchange",
+            UpstreamError::Busy => "upstream_busy",
         }
     }
 
@@ -53,6 +70,9 @@ impl UpstreamError {
             UpstreamError::Connect(_) => br#"{"detail":"Central auth service is unreachable"}"#,
             UpstreamError::Exchange(_) => {
                 br#"{"detail":"Central auth service sent an invalid response"}"#
+            }
+            UpstreamError::Busy => {
+                br#"{"detail":"Too many requests to the central auth service; retry shortly"}"#
             }
         }
     }
@@ -120,6 +140,8 @@ pub struct Upstream {
     /// `AUTH_URL`'s `Host`, for the readiness probe.
     host: http::HeaderValue,
     timeout: Duration,
+    /// `--upstream-max-connections`: requests in flight to the central service.
+    limit: Arc<Limit>,
     health: Arc<Health>,
 }
 
@@ -164,6 +186,9 @@ impl Upstream {
             target,
             host: config.auth_url.host.clone(),
             timeout: config.upstream_timeout,
+            limit: Limit::new(
+                usize::try_from(config.upstream_max_connections).unwrap_or(usize::MAX),
+            ),
             health: Arc::new(Health {
                 epoch: Instant::now(),
                 last_answer_ms: AtomicU64::new(0),
@@ -174,11 +199,17 @@ impl Upstream {
     /// Sends the request `build` makes and waits for the response head, within `--upstream-timeout`.
     ///
     /// `build` runs a second time only for the one retry after a stale pooled connection, so the
-    /// common path builds the request once and clones nothing.
+    /// common path builds the request once and clones nothing. The request's place among those
+    /// in flight ([`Limit`]) is held until its answer's body ends.
     pub async fn send(
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let permit = self
+            .limit
+            .acquire(self.timeout)
+            .await
+            .map_err(|_| UpstreamError::Busy)?;
         let Ok(answered) = tokio::time::timeout(self.timeout, self.exchange(build)).await else {
             // A shared HTTP/2 connection that let a request time out may be dead: the request's
             // own stream reset does not close it, so stop handing it out.
@@ -187,18 +218,23 @@ impl Upstream {
         };
         let response = answered?;
         self.health.answered();
-        Ok(response)
+        Ok(response.map(|body| body.holding(permit)))
     }
 
-    /// The retry policy around one request: a request hyper did not write on a *reused*
-    /// connection goes to the next one (a fresh connection that takes nothing is a 502); one
-    /// that a stale reused connection lost ([`is_stale`]), or that HTTP/2 says was never
-    /// processed ([`is_unprocessed`]), is rebuilt and sent once more on a fresh connection.
+    /// The retry policy around one request, which only ever sends again what provably was not
+    /// acted on: a request hyper did not write on a *reused* connection goes to the next one
+    /// (a fresh connection that takes nothing is a 502); one that HTTP/2 says was never
+    /// processed ([`is_unprocessed`]) is rebuilt and sent once more on a fresh connection. A
+    /// written request that a stale reused connection lost ([`is_stale`]) may have reached the
+    /// central service: only an idempotent one (`GET /protected`, the readiness probe) is sent
+    /// again; a `POST` is a 502, as nginx's `proxy_next_upstream` does by default. A replayed
+    /// `/refresh` would look like refresh-token reuse, a replayed `/register` race a second client.
     async fn exchange(
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let mut request = build();
+        let replayable = request.method().is_idempotent();
         let mut stale_retried = false;
         loop {
             let pooled = if stale_retried {
@@ -225,7 +261,8 @@ impl Upstream {
                     request = unsent;
                 }
                 Err(SendError::Sent(e))
-                    if !stale_retried && (is_unprocessed(&e) || reused && is_stale(&e)) =>
+                    if !stale_retried
+                        && (is_unprocessed(&e) || reused && replayable && is_stale(&e)) =>
                 {
                     if let Sender::Http2(_) = sender {
                         self.pool.forget_http2();
@@ -254,6 +291,12 @@ impl Upstream {
                 .headers_mut()
                 .insert(http::header::HOST, self.host.clone());
             probe
+        };
+        // A probe takes a place among the requests in flight like any other, so that a flood
+        // of /readyz cannot dial the central service past the cap; with none free, requests
+        // are in flight and none has been answered for a while: not ready.
+        let Some(_permit) = self.limit.try_acquire() else {
+            return false;
         };
         let answered = tokio::time::timeout(probe_timeout, self.exchange(probe)).await;
         let ok = matches!(answered, Ok(Ok(_)));

@@ -33,6 +33,8 @@ use hyper_util::client::legacy::connect::{Connection, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower_service::Service;
 
+use super::limit::Permit;
+
 type Connector = HttpsConnector<HttpConnector>;
 type RequestBody = Full<Bytes>;
 
@@ -318,22 +320,40 @@ pub struct Lease {
     pool: Arc<Pool>,
 }
 
-/// The central service's response body, returning its connection to the pool at its end.
+/// The central service's response body, returning its connection to the pool and its
+/// request's place among those in flight at its end.
 #[derive(Debug)]
 pub struct UpstreamBody {
     body: Incoming,
     lease: Option<Lease>,
+    permit: Option<Permit>,
 }
 
 impl UpstreamBody {
     pub fn new(body: Incoming, lease: Option<Lease>) -> Self {
-        UpstreamBody { body, lease }
+        UpstreamBody {
+            body,
+            lease,
+            permit: None,
+        }
+    }
+
+    /// Keeps `permit` until the body ends; an answer already complete lets it go at once.
+    #[must_use]
+    pub fn holding(mut self, permit: Permit) -> Self {
+        if !self.body.is_end_stream() {
+            self.permit = Some(permit);
+        }
+        self
     }
 
     fn end(&mut self) {
+        // The connection is back in the pool before the permit is: a request waiting for a
+        // permit then finds it instead of dialling another.
         if let Some(Lease { sender, pool }) = self.lease.take() {
             pool.put(sender);
         }
+        self.permit = None;
     }
 }
 
@@ -361,7 +381,10 @@ impl Body for UpstreamBody {
             }
             Poll::Ready(None) => this.end(),
             // A broken body: the connection goes with it.
-            Poll::Ready(Some(Err(_))) => this.lease = None,
+            Poll::Ready(Some(Err(_))) => {
+                this.lease = None;
+                this.permit = None;
+            }
             _ => {}
         }
         polled

@@ -107,6 +107,7 @@ struct Plan {
     delay_head: Duration,
     close_after_answer: bool,
     idle_close: Option<Duration>,
+    reset_reused: bool,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
@@ -197,6 +198,14 @@ impl MockBuilder {
         self
     }
 
+    /// Answers the first request of each connection; any later one is read whole, recorded, and
+    /// answered with a reset: a service that acted on a request and died before answering, on
+    /// exactly the pooled connections a proxy reuses.
+    pub fn reset_reused_connections(mut self) -> Self {
+        self.plan.reset_reused = true;
+        self
+    }
+
     /// Serves https with `ca`'s leaf certificate for `localhost`/`127.0.0.1`.
     pub fn tls(mut self, ca: &TestCa) -> Self {
         self.plan.tls = Some(ca.server.clone());
@@ -240,6 +249,7 @@ impl MockUpstream {
                 delay_head: Duration::ZERO,
                 close_after_answer: false,
                 idle_close: None,
+                reset_reused: false,
                 tls: None,
             },
         }
@@ -365,12 +375,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = Vec::new();
-    loop {
+    for served in 0usize.. {
         let Some(request) = read_request(io, &mut buf).await else {
             return Outcome::Closed;
         };
         let is_head = request.method == "HEAD";
         shared.requests.lock().expect("requests lock").push(request);
+        if plan.reset_reused && served > 0 {
+            return Outcome::Reset;
+        }
         match &plan.behaviour {
             Behaviour::Silent => {
                 let mut sink = [0u8; 1024];
@@ -384,7 +397,9 @@ where
                 return Outcome::Closed;
             }
             Behaviour::Answer(reply) => {
-                tokio::time::sleep(plan.delay_head).await;
+                if !delay_head(io, &mut buf, plan.delay_head).await {
+                    return Outcome::Closed;
+                }
                 let mut bytes = response_head(reply, reply.body.len());
                 if !is_head {
                     bytes.extend_from_slice(&reply.body);
@@ -400,7 +415,9 @@ where
                 pause,
                 hold_after_first,
             } => {
-                tokio::time::sleep(plan.delay_head).await;
+                if !delay_head(io, &mut buf, plan.delay_head).await {
+                    return Outcome::Closed;
+                }
                 if io.write_all(&response_head(head, *total)).await.is_err() {
                     return Outcome::Closed;
                 }
@@ -439,6 +456,24 @@ where
                     }
                 }
             }
+        }
+    }
+    Outcome::Closed
+}
+
+/// Waits `delay` before answering, watching the connection meanwhile (as a server notices a
+/// client that hangs up); `false` if the proxy closed it. Bytes that arrive are kept in `buf`.
+async fn delay_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>, delay: Duration) -> bool {
+    if delay.is_zero() {
+        return true;
+    }
+    let deadline = tokio::time::Instant::now() + delay;
+    loop {
+        buf.reserve(1024);
+        match tokio::time::timeout_at(deadline, io.read_buf(buf)).await {
+            Err(_) => return true,
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return false,
         }
     }
 }
