@@ -673,23 +673,48 @@ async fn upstream_reset_after_reading_a_request_is_not_sent_again() {
 }
 
 #[tokio::test]
-async fn register_forwards_the_email_normalised_as_pydantic_does() {
+async fn register_forwards_the_email_exactly_as_the_client_wrote_it() {
+    // Contract v2: EmailStr only validates. Each of these is valid and Pydantic would have
+    // changed it (domain case, display name, spaces, NFD, an upper-case Punycode label); the
+    // central service gets the JSON string's value, so the user can log in with what they typed.
     let mock = MockUpstream::start_default().await;
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
     let mut client = proxy.h1().await;
-
-    let got = client
-        .send(post_json(
-            "/register",
+    let cases = [
+        (
             r#"{"email":"A.B+tag@Example.COM","password":"pw"}"#,
-        ))
-        .await;
+            r#"{"email":"A.B+tag@Example.COM","password":"pw"}"#,
+        ),
+        (
+            r#"{"password":"pw","email":"Ada <ada@example.com>","role":"admin"}"#,
+            r#"{"email":"Ada <ada@example.com>","password":"pw"}"#,
+        ),
+        (
+            r#"{"email":" a@example.com\t","password":"pw"}"#,
+            r#"{"email":" a@example.com\t","password":"pw"}"#,
+        ),
+        (
+            r#"{"email":"u\u0308ser@exa\u0308mple.com","password":"pw"}"#,
+            "{\"email\":\"u\u{308}ser@exa\u{308}mple.com\",\"password\":\"pw\"}",
+        ),
+        (
+            r#"{"email":"a@XN--E1AFMKFD.xn--p1ai","password":"pw"}"#,
+            r#"{"email":"a@XN--E1AFMKFD.xn--p1ai","password":"pw"}"#,
+        ),
+    ];
 
-    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
-    assert_eq!(
-        mock.only_request().body_json(),
-        json!({"email": "A.B+tag@example.com", "password": "pw"})
-    );
+    for (n, (sent, forwarded)) in cases.into_iter().enumerate() {
+        let got = client.send(post_json("/register", sent)).await;
+        got.assert_json(200, r#"{"ok":true}"#);
+        let seen = mock.requests();
+        assert_eq!(seen.len(), n + 1, "{sent}");
+        assert_eq!(
+            std::str::from_utf8(&seen[n].body).unwrap(),
+            forwarded,
+            "{sent}"
+        );
+        assert_eq!(seen[n].header("content-type"), Some("application/json"));
+    }
 }
 
 #[tokio::test]
