@@ -23,6 +23,8 @@ mod pytext;
 mod upstream;
 
 #[cfg(test)]
+mod form_vectors;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod vectors;
