@@ -232,3 +232,28 @@ async fn every_form_vector_is_forwarded_or_refused_as_fastapi_decided() {
         "{forwarded} of the vectors are valid forms"
     );
 }
+
+#[tokio::test]
+async fn a_punycode_label_of_a_forbidden_code_point_gets_the_idna_packages_words() {
+    // Issue 14 §2, as FastAPI 0.165 (email-validator 2.4, idna 3.21) answered it; the rule
+    // behind it is checked on every address of tests/vectors/idna-3.21.jsonl by the unit tests.
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+    let got = client
+        .send(request(
+            "POST",
+            "/register",
+            Some("application/json"),
+            r#"{"email":"Ä@XN--A.UM","password":"pw"}"#,
+        ))
+        .await;
+    let reason = r"The part after the @-sign is not valid IDNA (Codepoint U+0080 at position 1 of '\\x80' not allowed).";
+    got.assert_json(
+        422,
+        &format!(
+            r#"{{"detail":[{{"type":"value_error","loc":["body","email"],"msg":"value is not a valid email address: {reason}","input":"Ä@XN--A.UM","ctx":{{"reason":"{reason}"}}}}]}}"#
+        ),
+    );
+    assert!(mock.requests().is_empty());
+}

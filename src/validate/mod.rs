@@ -13,12 +13,15 @@ mod echo;
 mod email;
 mod email_chars;
 mod email_domain;
+mod email_idna;
 mod email_pretty;
 mod errors;
 mod form;
 mod form_parse;
+mod idna_tables;
 mod json;
 mod json_routes;
+mod punycode;
 mod pytext;
 mod upstream;
 
