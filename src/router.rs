@@ -29,9 +29,36 @@ pub enum Routed {
     RedirectSlash,
 }
 
-/// Starlette adds `HEAD` to every `GET` route; the proxy does the same.
-const GET_ALLOW: &str = "GET, HEAD";
-const POST_ALLOW: &str = "POST";
+/// The methods a path answers.
+#[derive(Clone, Copy)]
+enum Methods {
+    /// FastAPI's `@app.post`.
+    Post,
+    /// FastAPI's `@app.get` (an `APIRoute`): GET alone, no implicit HEAD (FastAPI 0.165).
+    Get,
+    /// A plain Starlette `Route` with GET, which adds HEAD: FastAPI's own `/openapi.json` and
+    /// `/docs`; the proxy's health checks and Swagger UI files too, for load balancers and caches.
+    GetHead,
+}
+
+impl Methods {
+    fn permit(self, method: &Method) -> bool {
+        match self {
+            Methods::Post => method == Method::POST,
+            Methods::Get => method == Method::GET,
+            Methods::GetHead => method == Method::GET || method == Method::HEAD,
+        }
+    }
+
+    /// The `Allow` header of a 405, as Starlette writes it.
+    fn allow(self) -> &'static str {
+        match self {
+            Methods::Post => "POST",
+            Methods::Get => "GET",
+            Methods::GetHead => "GET, HEAD",
+        }
+    }
+}
 
 pub fn route(method: &Method, path: &str) -> Routed {
     match exact(method, path) {
@@ -46,27 +73,24 @@ pub fn route(method: &Method, path: &str) -> Routed {
 }
 
 fn exact(method: &Method, path: &str) -> Routed {
-    let (route, allow) = match path {
-        "/register" => (Route::Register, POST_ALLOW),
-        "/login" => (Route::Login, POST_ALLOW),
-        "/refresh" => (Route::Refresh, POST_ALLOW),
-        "/protected" => (Route::Protected, GET_ALLOW),
-        "/healthz" => (Route::Healthz, GET_ALLOW),
-        "/readyz" => (Route::Readyz, GET_ALLOW),
-        "/openapi.json" => (Route::OpenApi, GET_ALLOW),
-        "/docs" => (Route::Docs, GET_ALLOW),
-        p if p.len() > "/docs/".len() && p.starts_with("/docs/") => (Route::DocsAsset, GET_ALLOW),
+    let (route, methods) = match path {
+        "/register" => (Route::Register, Methods::Post),
+        "/login" => (Route::Login, Methods::Post),
+        "/refresh" => (Route::Refresh, Methods::Post),
+        "/protected" => (Route::Protected, Methods::Get),
+        "/healthz" => (Route::Healthz, Methods::GetHead),
+        "/readyz" => (Route::Readyz, Methods::GetHead),
+        "/openapi.json" => (Route::OpenApi, Methods::GetHead),
+        "/docs" => (Route::Docs, Methods::GetHead),
+        p if p.len() > "/docs/".len() && p.starts_with("/docs/") => {
+            (Route::DocsAsset, Methods::GetHead)
+        }
         _ => return Routed::NotFound,
     };
-    let allowed = if allow == POST_ALLOW {
-        method == Method::POST
-    } else {
-        method == Method::GET || method == Method::HEAD
-    };
-    if allowed {
+    if methods.permit(method) {
         Routed::Found(route)
     } else {
-        Routed::MethodNotAllowed(allow)
+        Routed::MethodNotAllowed(methods.allow())
     }
 }
 
@@ -81,7 +105,12 @@ mod tests {
             (Method::POST, "/login", Routed::Found(Route::Login)),
             (Method::POST, "/refresh", Routed::Found(Route::Refresh)),
             (Method::GET, "/protected", Routed::Found(Route::Protected)),
-            (Method::HEAD, "/protected", Routed::Found(Route::Protected)),
+            (Method::HEAD, "/protected", Routed::MethodNotAllowed("GET")),
+            (Method::HEAD, "/healthz", Routed::Found(Route::Healthz)),
+            (Method::HEAD, "/openapi.json", Routed::Found(Route::OpenApi)),
+            (Method::HEAD, "/docs", Routed::Found(Route::Docs)),
+            (Method::POST, "/docs", Routed::MethodNotAllowed("GET, HEAD")),
+            (Method::HEAD, "/register", Routed::MethodNotAllowed("POST")),
             (Method::GET, "/healthz", Routed::Found(Route::Healthz)),
             (Method::GET, "/readyz", Routed::Found(Route::Readyz)),
             (Method::GET, "/openapi.json", Routed::Found(Route::OpenApi)),
@@ -93,10 +122,11 @@ mod tests {
             ),
             (Method::GET, "/register", Routed::MethodNotAllowed("POST")),
             (Method::PUT, "/login", Routed::MethodNotAllowed("POST")),
+            (Method::POST, "/protected", Routed::MethodNotAllowed("GET")),
             (
-                Method::POST,
+                Method::OPTIONS,
                 "/protected",
-                Routed::MethodNotAllowed("GET, HEAD"),
+                Routed::MethodNotAllowed("GET"),
             ),
             (Method::GET, "/nope", Routed::NotFound),
             (Method::GET, "/", Routed::NotFound),

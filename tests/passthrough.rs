@@ -631,6 +631,67 @@ async fn wrong_method_returns_405_json_with_allow_post() {
 }
 
 #[tokio::test]
+async fn protected_answers_get_only_and_every_405_there_allows_get() {
+    // FastAPI's `@app.get` adds no HEAD (an APIRoute, unlike a plain Starlette Route): HEAD
+    // /protected is a 405 like any other method, `Allow: GET`, checked with FastAPI 0.165.
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let got = client
+            .send(get("/protected").with("authorization", "Bearer t"))
+            .await;
+        assert_eq!(got.status.as_u16(), 200, "GET between the others");
+        let request =
+            support::request(method, "/protected", None, "").with("authorization", "Bearer t");
+        let got = client.send(request).await;
+        got.assert_json(405, r#"{"detail":"Method Not Allowed"}"#);
+        assert_eq!(got.header("allow"), Some("GET"), "{method}");
+    }
+    // A HEAD answer has no body on the wire; its headers are the 405's. (HTTP/1 only: over
+    // h2 the server sends a HEAD answer's body as DATA, which clients refuse; a service.rs
+    // matter for every HEAD, reported separately.)
+    let head = support::request("HEAD", "/protected", None, "").with("authorization", "Bearer t");
+    let got = client.send(head).await;
+    assert_eq!(got.status.as_u16(), 405);
+    assert_eq!(got.header("allow"), Some("GET"));
+    assert_eq!(got.header("content-type"), Some("application/json"));
+    assert_eq!(got.header("content-length"), Some("31"));
+    assert!(got.header("x-request-id").is_some());
+    assert_eq!(got.text(), "");
+    assert_eq!(mock.requests().len(), 5, "only the GETs went upstream");
+    assert!(mock.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test]
+async fn head_is_answered_where_fastapi_and_load_balancers_expect_it() {
+    // FastAPI's own /openapi.json and /docs are Starlette Routes, which add HEAD; the proxy's
+    // health checks take it too. Each answers like GET, without the body; a 405 there says so.
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let mut client = proxy.h1().await;
+
+    for path in ["/openapi.json", "/docs", "/healthz"] {
+        let full = client.send(get(path)).await;
+        assert_eq!(full.status.as_u16(), 200, "GET {path}");
+        let got = client.send(support::request("HEAD", path, None, "")).await;
+        assert_eq!(got.status.as_u16(), 200, "HEAD {path}");
+        assert_eq!(got.header("content-type"), full.header("content-type"));
+        assert_eq!(
+            got.header("content-length"),
+            Some(full.body.len().to_string().as_str()),
+            "HEAD {path}"
+        );
+        assert_eq!(got.text(), "", "HEAD {path}");
+        let got = client.send(support::request("POST", path, None, "")).await;
+        got.assert_json(405, r#"{"detail":"Method Not Allowed"}"#);
+        assert_eq!(got.header("allow"), Some("GET, HEAD"), "POST {path}");
+    }
+    assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
 async fn invalid_input_returns_422_and_forwards_nothing() {
     let mock = MockUpstream::start_default().await;
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
@@ -673,23 +734,48 @@ async fn upstream_reset_after_reading_a_request_is_not_sent_again() {
 }
 
 #[tokio::test]
-async fn register_forwards_the_email_normalised_as_pydantic_does() {
+async fn register_forwards_the_email_exactly_as_the_client_wrote_it() {
+    // Contract v2: EmailStr only validates. Each of these is valid and Pydantic would have
+    // changed it (domain case, display name, spaces, NFD, an upper-case Punycode label); the
+    // central service gets the JSON string's value, so the user can log in with what they typed.
     let mock = MockUpstream::start_default().await;
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
     let mut client = proxy.h1().await;
-
-    let got = client
-        .send(post_json(
-            "/register",
+    let cases = [
+        (
             r#"{"email":"A.B+tag@Example.COM","password":"pw"}"#,
-        ))
-        .await;
+            r#"{"email":"A.B+tag@Example.COM","password":"pw"}"#,
+        ),
+        (
+            r#"{"password":"pw","email":"Ada <ada@example.com>","role":"admin"}"#,
+            r#"{"email":"Ada <ada@example.com>","password":"pw"}"#,
+        ),
+        (
+            r#"{"email":" a@example.com\t","password":"pw"}"#,
+            r#"{"email":" a@example.com\t","password":"pw"}"#,
+        ),
+        (
+            r#"{"email":"u\u0308ser@exa\u0308mple.com","password":"pw"}"#,
+            "{\"email\":\"u\u{308}ser@exa\u{308}mple.com\",\"password\":\"pw\"}",
+        ),
+        (
+            r#"{"email":"a@XN--E1AFMKFD.xn--p1ai","password":"pw"}"#,
+            r#"{"email":"a@XN--E1AFMKFD.xn--p1ai","password":"pw"}"#,
+        ),
+    ];
 
-    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
-    assert_eq!(
-        mock.only_request().body_json(),
-        json!({"email": "A.B+tag@example.com", "password": "pw"})
-    );
+    for (n, (sent, forwarded)) in cases.into_iter().enumerate() {
+        let got = client.send(post_json("/register", sent)).await;
+        got.assert_json(200, r#"{"ok":true}"#);
+        let seen = mock.requests();
+        assert_eq!(seen.len(), n + 1, "{sent}");
+        assert_eq!(
+            std::str::from_utf8(&seen[n].body).unwrap(),
+            forwarded,
+            "{sent}"
+        );
+        assert_eq!(seen[n].header("content-type"), Some("application/json"));
+    }
 }
 
 #[tokio::test]

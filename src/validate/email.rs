@@ -2,8 +2,6 @@
 //! off, as wrapped by `pydantic.networks.validate_email` (length cap, CR/LF, "Name <addr>").
 //! Returns the normalised address or the reason text that goes into `ctx.reason`.
 
-use std::borrow::Cow;
-
 use unicode_normalization::UnicodeNormalization;
 
 use super::email_chars::{
@@ -35,23 +33,48 @@ const CASE_INSENSITIVE_MAILBOX_NAMES: [&str; 15] = [
 
 type Reason = String;
 
-/// Validates and normalises an email address exactly as `EmailStr` does; the result borrows
-/// `value` when it is already normal.
-pub fn validate(value: &str) -> Result<Cow<'_, str>, Reason> {
-    if let Some(normalised) = plain_ascii(value) {
-        return Ok(normalised);
+/// Validates an email address exactly as `EmailStr` does. The usual address is decided in one
+/// pass without allocating ([`plain_ascii`]).
+pub fn check(value: &str) -> Result<(), Reason> {
+    if plain_ascii(value).is_some() {
+        return Ok(());
     }
-    validate_faithfully(value).map(Cow::Owned)
+    validate_faithfully(value).map(drop)
+}
+
+/// The address as `EmailStr` normalises it (informative since contract v2: nothing forwards
+/// it); borrows `value` when it is already normal.
+#[cfg(test)]
+pub fn validate(value: &str) -> Result<std::borrow::Cow<'_, str>, Reason> {
+    use std::borrow::Cow;
+    match plain_ascii(value) {
+        Some(false) => Ok(Cow::Borrowed(value)),
+        Some(true) => Ok(Cow::Owned(lower_case_domain(value))),
+        None => validate_faithfully(value).map(Cow::Owned),
+    }
+}
+
+/// A plain address with its domain lower-cased, as email-validator normalises it.
+#[cfg(test)]
+fn lower_case_domain(value: &str) -> String {
+    let mut normalised = value.to_owned();
+    if let Some(at) = normalised.find('@') {
+        if let Some(domain) = normalised.get_mut(at + 1..) {
+            domain.make_ascii_lowercase();
+        }
+    }
+    normalised
 }
 
 /// The usual address, decided without the full rules: an ASCII dot-atom local part that is
 /// not an RFC 2142 mailbox name, `@`, and a plain host name: LDH labels of at most 63 bytes
 /// that neither start nor end with `-`, no `--` anywhere (so neither Punycode nor the "ab--"
 /// rule applies), at least one dot, at most 253 bytes, ending in a letter, its top-level
-/// label not special-use. Such an address normalises to itself with a lower-cased domain.
-/// One pass over the bytes. `None` for anything else, valid or not: [`validate_faithfully`]
-/// decides those and explains the invalid ones.
-fn plain_ascii(value: &str) -> Option<Cow<'_, str>> {
+/// label not special-use. Such an address is valid, and normalises to itself with a
+/// lower-cased domain; `Some(true)` says its domain has an upper-case letter. One pass over
+/// the bytes. `None` for anything else, valid or not: [`validate_faithfully`] decides those
+/// and explains the invalid ones.
+fn plain_ascii(value: &str) -> Option<bool> {
     let bytes = value.as_bytes();
     // ASCII throughout (checked below), so the length in bytes is the length in characters.
     if bytes.len() > EMAIL_MAX_LENGTH {
@@ -67,15 +90,7 @@ fn plain_ascii(value: &str) -> Option<Cow<'_, str>> {
     {
         return None;
     }
-    let has_upper = plain_host_name(domain)?;
-    if !has_upper {
-        return Some(Cow::Borrowed(value));
-    }
-    let mut normalised = value.to_owned();
-    if let Some(domain) = normalised.get_mut(at + 1..) {
-        domain.make_ascii_lowercase();
-    }
-    Some(Cow::Owned(normalised))
+    plain_host_name(domain)
 }
 
 const LONGEST_MAILBOX_NAME: usize = 10;

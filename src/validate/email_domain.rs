@@ -80,10 +80,8 @@ pub fn validate_name(domain: &str) -> Result<Domain, String> {
             ascii,
         });
     }
-    let (unicode, result) = idna::domain_to_unicode(&ascii);
-    if result.is_err() {
-        return Err("The part after the @-sign is not valid IDNA (Invalid A-label).".to_owned());
-    }
+    let unicode = super::email_idna::decode(&ascii)
+        .map_err(|e| format!("The part after the @-sign is not valid IDNA ({e})."))?;
     invalid_chars(&unicode, "")?;
     check_unsafe(&unicode, false)?;
     Ok(Domain { ascii, unicode })

@@ -39,9 +39,12 @@ pub fn register<'a>(
     body: &'a [u8],
 ) -> Result<Register<'a>, Rejection> {
     if let Some(wire) = fast::<RegisterWire<'a>>(content_type, body) {
-        return match normalised_email(&wire.email) {
-            Ok(email) => Ok(Register {
-                email,
+        // EmailStr only validates: the address goes upstream as the client wrote it (contract
+        // v2), because `/login` forwards the username verbatim and the central service
+        // compares the two strings.
+        return match email::check(&wire.email) {
+            Ok(()) => Ok(Register {
+                email: wire.email,
                 password: wire.password,
             }),
             Err(reason) => Err(errors::unprocessable(&[email_error(&wire.email, reason)])),
@@ -73,8 +76,8 @@ pub fn register<'a>(
             entries.push(Entry::missing(Loc::Field("email"), body_input(&value)));
             None
         }
-        Some(Value::Str(s)) => match email::validate(s) {
-            Ok(normalised) => Some(Cow::Owned(normalised.into_owned())),
+        Some(Value::Str(s)) => match email::check(s) {
+            Ok(()) => Some(Cow::Owned(s.clone())),
             Err(reason) => {
                 entries.push(email_error(s, reason));
                 None
@@ -116,14 +119,6 @@ pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refres
             refresh_token: Cow::Owned(refresh_token),
         }),
         _ => Err(errors::unprocessable(&entries)),
-    }
-}
-
-/// [`email::validate`], still borrowing from the body when the address came out unchanged.
-fn normalised_email<'a>(email: &Cow<'a, str>) -> Result<Cow<'a, str>, String> {
-    match email {
-        Cow::Borrowed(text) => email::validate(text),
-        Cow::Owned(text) => email::validate(text).map(|n| Cow::Owned(n.into_owned())),
     }
 }
 

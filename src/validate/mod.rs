@@ -13,15 +13,20 @@ mod echo;
 mod email;
 mod email_chars;
 mod email_domain;
+mod email_idna;
 mod email_pretty;
 mod errors;
 mod form;
 mod form_parse;
+mod idna_tables;
 mod json;
 mod json_routes;
+mod punycode;
 mod pytext;
 mod upstream;
 
+#[cfg(test)]
+mod form_vectors;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -39,12 +44,14 @@ pub enum Rejection {
     BadRequest(bytes::Bytes),
 }
 
-// The valid bodies borrow their text from the request body wherever it needed no decoding or
-// normalisation (the usual case), so validating one allocates next to nothing.
+// The valid bodies borrow their text from the request body wherever it needed no decoding
+// (the usual case), so validating one allocates next to nothing.
 
 /// A valid `/register` body.
 pub struct Register<'a> {
-    /// Normalised as Pydantic's `EmailStr` does (NFC local part, IDNA-decoded lower-case domain).
+    /// Exactly as the client wrote it (the JSON string's value): `EmailStr` validated it, but
+    /// its normalised form (NFC, lower-case domain, no display name) is not what the user
+    /// will log in with, and the central service compares strings (contract v2).
     pub email: Cow<'a, str>,
     pub password: Cow<'a, str>,
 }

@@ -13,17 +13,49 @@ fn body422(r: Result<impl Sized, Rejection>) -> String {
 }
 
 #[test]
-fn register_normalises_and_forwards_only_two_fields() {
+fn register_forwards_the_email_as_written_and_only_two_fields() {
     let r = register(
         JSON,
         br#"{"email":"A@Example.COM","password":"p\u00e9","role":"admin"}"#,
     )
     .unwrap();
-    assert_eq!(r.email, "A@example.com");
+    assert_eq!(r.email, "A@Example.COM");
     assert_eq!(
         &r.to_upstream_body()[..],
-        r#"{"email":"A@example.com","password":"pé"}"#.as_bytes()
+        r#"{"email":"A@Example.COM","password":"pé"}"#.as_bytes()
     );
+}
+
+#[test]
+fn register_forwards_what_emailstr_would_normalise_unchanged() {
+    // Each is valid to EmailStr, which would forward the second column (pydantic 2.14,
+    // email-validator 2.4); the proxy forwards the first, the JSON string's value.
+    let cases = [
+        ("Ada <ada@example.com>", "ada@example.com"),
+        (r#""Ada L" <Ada@Example.com>"#, "Ada@example.com"),
+        (" a@example.com ", "a@example.com"),
+        ("u\u{308}ser@example.com", "\u{fc}ser@example.com"),
+        ("user@exa\u{308}mple.com", "user@ex\u{e4}mple.com"),
+        ("Postmaster@Example.com", "postmaster@example.com"),
+        (
+            "a@XN--E1AFMKFD.xn--p1ai",
+            "a@\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}",
+        ),
+    ];
+    for (sent, normalised) in cases {
+        assert_eq!(email::validate(sent).unwrap(), normalised, "{sent:?}");
+        let body = serde_json::json!({"email": sent, "password": "pw"}).to_string();
+        // The fast path (serde) and the slow one (a duplicate key sends it there).
+        let slow = format!(r#"{{"email":"x",{}"#, &body[1..]);
+        for body in [body.as_bytes(), slow.as_bytes()] {
+            let upstream = register(JSON, body).unwrap().to_upstream_body();
+            assert_eq!(
+                serde_json::from_slice::<serde_json::Value>(&upstream).unwrap(),
+                serde_json::json!({"email": sent, "password": "pw"}),
+                "{sent:?}"
+            );
+        }
+    }
 }
 
 #[test]

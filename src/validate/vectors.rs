@@ -183,11 +183,26 @@ fn every_email_vector_matches() {
         let v: J = serde_json::from_str(line).expect("vector line");
         let input = v["input"].as_str().expect("input");
         let got = email::validate(input).map(std::borrow::Cow::into_owned);
+        let body = serde_json::to_vec(&serde_json::json!({"email": input, "password": "x"}))
+            .expect("json");
         if v["valid"].as_bool().expect("valid") {
+            // Informative since contract v2: what Pydantic would have made of it.
             assert_eq!(
                 got,
                 Ok(v["normalized"].as_str().expect("normalized").to_owned()),
                 "{input:?}"
+            );
+            // What the central service gets: the address exactly as the client wrote it.
+            let upstream = register(Some(b"application/json"), &body)
+                .expect("valid")
+                .to_upstream_body();
+            let mut want = String::from(r#"{"email":"#);
+            echo::string(&mut want, input);
+            want.push_str(r#","password":"x"}"#);
+            assert_eq!(
+                String::from_utf8_lossy(&upstream),
+                want,
+                "{input:?} goes upstream as written"
             );
         } else {
             let msg = v["msg"].as_str().expect("msg");
@@ -196,8 +211,6 @@ fn every_email_vector_matches() {
                 .expect("pydantic prefix");
             assert_eq!(got, Err(reason.to_owned()), "{input:?}");
             // And through the route, as the complete 422 body.
-            let body = serde_json::to_vec(&serde_json::json!({"email": input, "password": "x"}))
-                .expect("json");
             let mut want =
                 String::from(r#"{"detail":[{"type":"value_error","loc":["body","email"],"msg":"#);
             echo::string(&mut want, msg);
