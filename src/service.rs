@@ -137,8 +137,25 @@ impl ProxyService {
             .headers_mut()
             .insert(X_REQUEST_ID, flight.ctx.id.clone());
         flight.answered(&response, error);
+        if flight.method == http::Method::HEAD {
+            drop_body(&mut response);
+        }
         response
     }
+}
+
+/// A HEAD answer carries GET's headers, `Content-Length` included, and no body (RFC 9110
+/// §9.3.2). hyper's HTTP/1 server leaves the body out itself; its HTTP/2 server would send it
+/// as DATA after a HEADERS frame that the client reads as the end (a stream error there).
+fn drop_body(response: &mut Response<ProxyBody>) {
+    let length = http_body::Body::size_hint(response.body()).exact();
+    if let Some(length) = length {
+        response
+            .headers_mut()
+            .entry(header::CONTENT_LENGTH)
+            .or_insert_with(|| HeaderValue::from(length));
+    }
+    *response.body_mut() = ProxyBody::empty();
 }
 
 async fn dispatch(

@@ -688,6 +688,20 @@ async fn head_is_answered_where_fastapi_and_load_balancers_expect_it() {
         got.assert_json(405, r#"{"detail":"Method Not Allowed"}"#);
         assert_eq!(got.header("allow"), Some("GET, HEAD"), "POST {path}");
     }
+    // Over HTTP/2 too: the HEADERS frame ends the stream, with GET's Content-Length, and no
+    // DATA follows (a client reads DATA after a HEAD answer as a protocol error).
+    let h2 = proxy.h2().await;
+    for path in ["/openapi.json", "/docs", "/healthz", "/nowhere"] {
+        let full = h2.send(get(path)).await;
+        let got = h2.send(support::request("HEAD", path, None, "")).await;
+        assert_eq!(got.status, full.status, "HEAD {path} over h2");
+        assert_eq!(
+            got.header("content-length"),
+            Some(full.body.len().to_string().as_str()),
+            "HEAD {path} over h2"
+        );
+        assert_eq!(got.text(), "", "HEAD {path} over h2");
+    }
     assert!(mock.requests().is_empty());
 }
 
