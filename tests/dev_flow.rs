@@ -109,7 +109,7 @@ async fn dev_flow_works_end_to_end_and_the_log_holds_no_secret() {
 
     c.send(post_json("/register", &register))
         .await
-        .assert_json(200, r#"{"message":"User registered successfully"}"#);
+        .assert_json(201, r#"{"message":"User registered successfully"}"#);
     c.send(post_json("/register", &register))
         .await
         .assert_json(400, r#"{"detail":"User already exists"}"#);
@@ -203,7 +203,7 @@ async fn expired_access_tokens_are_refused_and_refresh_still_works() {
         r#"{"email":"bo@example.com","password":"pw"}"#,
     ))
     .await
-    .assert_json(200, r#"{"message":"User registered successfully"}"#);
+    .assert_json(201, r#"{"message":"User registered successfully"}"#);
     let tokens = c
         .send(post_form("/login", "username=bo%40example.com&password=pw"))
         .await;
