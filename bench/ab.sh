@@ -103,7 +103,7 @@ ab_main() {
     # Spaces as `+`: results.txt is one record per line of space-separated key=value pairs.
     record "META side=$side bin=${!bin_var} args=${args// /+} env=${envs// /+}"
   done
-  start_nginx stub "$LOAD_CPU"
+  start_stub
   ab_load
   ab_instructions
   python3 "$BENCH/ab.py" "$RESULTS" | tee "$OUT/ab.md"

@@ -41,7 +41,7 @@ train() {
   check_ports
   mkdir -p "$OUT"
   rm -rf "$OUT/stub"
-  start_nginx stub "$LOAD_CPU"
+  start_stub
   start_proxy off "http://127.0.0.1:$STUB_HTTP"
   local script url=http://127.0.0.1:$AP_PORT
   for script in protected login register; do

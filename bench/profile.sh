@@ -63,8 +63,7 @@ profile_main() {
   check_ports
   mkdir -p "$OUT"
   rm -rf "$OUT/stub"
-  make_tls
-  start_nginx stub "$LOAD_CPU"
+  start_stub
   case ${BENCH_PROFILER:-perf} in
     perf) profile_perf ;;
     callgrind) profile_callgrind ;;

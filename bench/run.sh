@@ -166,6 +166,14 @@ start_nginx() {
   log "nginx $name did not start:"; cat "$dir/error.log" >&2; exit 1
 }
 
+# start_stub: the stub central service on the load CPU; sets NGINX_PID. Its https server needs
+# the certificate that make_tls makes on first use, so every script that starts the stub (run.sh,
+# pgo.sh's training run, ab.sh, profile.sh) starts it here, and each works on a fresh clone.
+start_stub() {
+  make_tls
+  start_nginx stub "$LOAD_CPU"
+}
+
 # The one worker of an nginx master: the process that does the proxying.
 nginx_worker() { pgrep -P "$1" | head -1; }
 
@@ -484,7 +492,6 @@ main() {
   check_ports
   rm -rf "$OUT/reference" "$OUT/stub" "$OUT"/perf-*.csv "$OUT/wrk.log"
   mkdir -p "$OUT"
-  make_tls
   make_big_file
   probe_perf
   probe_allocs
@@ -494,7 +501,7 @@ main() {
   local args=${BENCH_PROXY_ARGS:-}
   record "META proxy_args=${args// /+} build=$BUILD"
   record "META load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
-  start_nginx stub "$LOAD_CPU"
+  start_stub
   phase_load
   phase_tls
   phase_instructions

@@ -1,19 +1,25 @@
 //! The development central auth service: an in-process stand-in for the reference central
-//! auth service (`/register`, `/login`, `/refresh`, `/protected`) that clients cannot tell
-//! apart from it. The proxy's request path never imports this module; `--dev` and
-//! `auth-proxy dev-auth` start it beside the proxy.
+//! auth service (`/register`, `/login`, `/refresh`, `/protected`) that answers as that
+//! service's current code does: 201 on registration, its models' FastAPI 422s (validated by
+//! the proxy's own `validate` module: `RegisterRequest {email: str, password: str}`,
+//! `OAuth2PasswordRequestForm` urlencoded or multipart, `RefreshRequest`), its 400s and 401s,
+//! `OAuth2PasswordBearer` on `/protected`, the presented refresh token returned by `/refresh`.
+//! The proxy's request path never imports this module; `--dev` and `auth-proxy dev-auth`
+//! start it beside the proxy.
 //!
-//! Safer than the reference:
+//! Deliberately safer than the reference (the README lists these for its users):
 //! - Tokens are HS256 JWTs with `sub`, `exp`, `iat`, `jti` and `typ` (`access` | `refresh`)
 //!   claims, signed with a random 256-bit key from the OS for each process unless
 //!   `--jwt-secret` is given; a refresh token is refused where an access token is expected
 //!   and the other way round. Expiry has no leeway, and `exp <= now` counts as expired.
 //! - Passwords are kept only as salted Argon2id hashes (4 MiB, 2 passes, 1 lane: see
-//!   `users.rs` for why so light), computed on the blocking pool, a few at a time.
+//!   `users.rs` for why so light), computed on the blocking pool, a few at a time; an unknown
+//!   email costs a login as long as a known one.
 //! - The user table holds at most `--max-users` users; once full, `/register` answers
 //!   `507 {"detail":"User limit reached"}` (507 Insufficient Storage, RFC 4918 §11.5: the
 //!   request was fine, the server has no room for it; retrying will not help, unlike 503).
 //! - Request bodies are capped at 16 KiB (413), emails at 320 bytes (400 "Email too long").
+//! - A 422 leaves out an `input` that is or holds a secret, as the proxy's own 422s do.
 //! - Nothing is logged but method, path and status.
 
 mod args;

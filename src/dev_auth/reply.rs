@@ -1,10 +1,12 @@
 //! Building the dev service's JSON responses and reading its bounded request bodies.
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HOST, LOCATION, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+
+use crate::validate::Rejection;
 
 /// Largest request body the dev service reads; its requests are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -45,6 +47,46 @@ pub fn method_not_allowed(allow: &'static str) -> Reply {
     response
         .headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// The proxy's validation verdict as the response FastAPI sends for it: 422 or 400, JSON.
+pub fn rejection(rejection: Rejection) -> Reply {
+    let (status, body) = match rejection {
+        Rejection::Unprocessable(body) => (StatusCode::UNPROCESSABLE_ENTITY, body),
+        Rejection::BadRequest(body) => (StatusCode::BAD_REQUEST, body),
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Starlette's `redirect_slashes`: a known path with a trailing slash, whatever the method, is
+/// a 307 with an empty body to the same URL without it, on the host the client asked for.
+pub fn redirect_without_slash<B>(request: &http::Request<B>) -> Reply {
+    let uri = request.uri();
+    let path = uri.path().strip_suffix('/').unwrap_or(uri.path());
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| uri.authority().map(http::uri::Authority::as_str));
+    // With no host at all Starlette falls back to the server's own address, which a handler
+    // here does not know; the path alone, a relative reference, leads to the same place.
+    let mut location = host.map_or_else(String::new, |host| format!("http://{host}"));
+    location.push_str(path);
+    if let Some(query) = uri.query() {
+        location.push('?');
+        location.push_str(query);
+    }
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, location);
+    }
     response
 }
 

@@ -49,6 +49,17 @@ fn openapi_has_every_route_with_its_method() {
 }
 
 #[test]
+fn register_documents_the_central_services_201() {
+    // The central service answers a registration 201 and the proxy passes it through.
+    let responses = &document()["paths"]["/register"]["post"]["responses"];
+    assert_eq!(
+        responses["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Message"
+    );
+    assert!(responses["200"].is_null(), "no 200 is documented");
+}
+
+#[test]
 fn protected_uses_the_oauth2_password_flow_against_login() {
     let doc = document();
     let scheme = &doc["components"]["securitySchemes"]["OAuth2PasswordBearer"];

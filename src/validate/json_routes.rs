@@ -50,26 +50,7 @@ pub fn register<'a>(
             Err(reason) => Err(errors::unprocessable(&[email_error(&wire.email, reason)])),
         };
     }
-    let value = match read(content_type, body)? {
-        Body::Absent => {
-            return Err(errors::unprocessable(&[Entry::missing(
-                Loc::Body,
-                Input::Null,
-            )]))
-        }
-        Body::Raw(raw) => {
-            let text = String::from_utf8_lossy(raw);
-            return Err(errors::unprocessable(&[Entry::not_an_object(Input::Text(
-                &text,
-            ))]));
-        }
-        Body::Json(v) => v,
-    };
-    if !matches!(value, Value::Object(_)) {
-        return Err(errors::unprocessable(&[Entry::not_an_object(
-            Input::Value(&value),
-        )]));
-    }
+    let value = model_object(content_type, body)?;
     let mut entries = Vec::new();
     let email = match value.get("email") {
         None => {
@@ -120,6 +101,52 @@ pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refres
         }),
         _ => Err(errors::unprocessable(&entries)),
     }
+}
+
+/// A Pydantic model whose fields are all required plain `str`s, as a route's sole body
+/// parameter: the values in `fields` order, or every `missing` / `string_type` error in that
+/// order (the central service's own `RegisterRequest` and `RefreshRequest`).
+pub fn str_model<const N: usize>(
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    fields: [&'static str; N],
+) -> Result<[String; N], Rejection> {
+    let value = model_object(content_type, body)?;
+    let mut entries = Vec::new();
+    let values = fields.map(|field| string_field(&value, field, body_input(&value), &mut entries));
+    if entries.is_empty() {
+        // `string_field` records an error for every `None`, so there is none left here.
+        Ok(values.map(Option::unwrap_or_default))
+    } else {
+        Err(errors::unprocessable(&entries))
+    }
+}
+
+/// The JSON object that a sole model body parameter validates, or FastAPI's 422 for a body
+/// that is absent (`missing`), not JSON (`model_attributes_type` over the text) or not an
+/// object (`model_attributes_type` over the value).
+fn model_object(content_type: Option<&[u8]>, body: &[u8]) -> Result<Value, Rejection> {
+    let value = match read(content_type, body)? {
+        Body::Absent => {
+            return Err(errors::unprocessable(&[Entry::missing(
+                Loc::Body,
+                Input::Null,
+            )]))
+        }
+        Body::Raw(raw) => {
+            let text = String::from_utf8_lossy(raw);
+            return Err(errors::unprocessable(&[Entry::not_an_object(Input::Text(
+                &text,
+            ))]));
+        }
+        Body::Json(v) => v,
+    };
+    if !matches!(value, Value::Object(_)) {
+        return Err(errors::unprocessable(&[Entry::not_an_object(
+            Input::Value(&value),
+        )]));
+    }
+    Ok(value)
 }
 
 fn email_error(input: &str, reason: String) -> Entry<'_> {

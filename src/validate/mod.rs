@@ -104,6 +104,43 @@ pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refres
     json_routes::refresh(content_type, body)
 }
 
+/// Validates a JSON body against a Pydantic model of required plain `str` fields that is a
+/// route's sole body parameter, such as the central service's own `RegisterRequest
+/// {email: str, password: str}` (no `EmailStr`) and `RefreshRequest {refresh_token: str}`:
+/// the values in `fields` order, or FastAPI's 422 (400 for a body it cannot decode).
+pub fn str_model<const N: usize>(
+    content_type: Option<&[u8]>,
+    body: &[u8],
+    fields: [&'static str; N],
+) -> Result<[String; N], Rejection> {
+    json_routes::str_model(content_type, body, fields)
+}
+
+/// FastAPI `OAuth2PasswordBearer`: `None` (401 `{"detail":"Not authenticated"}`) only when the
+/// header is absent or empty or its scheme, up to the first space, is not case-insensitively
+/// "bearer"; otherwise the rest, stripped of Python whitespace, even when that is empty or no
+/// token at all (the route then refuses it as a token). Bytes, as Starlette's latin-1 string.
+pub fn oauth2_bearer_token(authorization: Option<&[u8]>) -> Option<&[u8]> {
+    let value = authorization.filter(|v| !v.is_empty())?;
+    let (scheme, param) = match memchr::memchr(b' ', value) {
+        Some(space) => (value.get(..space)?, value.get(space + 1..)?),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let is_space = |b: &u8| upstream::is_python_space(char::from(*b));
+    let start = param
+        .iter()
+        .position(|b| !is_space(b))
+        .unwrap_or(param.len());
+    let end = param
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |last| last + 1);
+    param.get(start..end)
+}
+
 /// FastAPI `HTTPBearer`: split at the first space, scheme case-insensitively "bearer", token
 /// stripped and non-empty. `None` means 401 `{"detail":"Not authenticated"}`.
 pub fn bearer_token(authorization: Option<&[u8]>) -> Option<&str> {

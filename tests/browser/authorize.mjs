@@ -20,7 +20,7 @@ const registered = await fetch(`${base}/register`, {
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify({ email, password }),
 });
-if (registered.status !== 200) {
+if (registered.status !== 201) {
   console.error(`authorize: POST /register answered ${registered.status}`);
   process.exit(1);
 }
