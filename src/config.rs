@@ -99,6 +99,10 @@ pub struct Cli {
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
+    /// Login throttling flags.
+    #[command(flatten, next_help_heading = "Login throttling (off by default)")]
+    pub rate_limit: crate::ratelimit::RateLimitArgs,
+
     /// Flags of the development auth service started by `--dev`.
     #[command(
         flatten,
@@ -304,6 +308,8 @@ pub struct Config {
     pub pool_idle_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub access_log: AccessLog,
+    /// `--login-rate-limit*`; `None`: no login throttling.
+    pub login_limit: Option<crate::ratelimit::Settings>,
 }
 
 impl Config {
@@ -325,6 +331,7 @@ impl Config {
             pool_idle_timeout: Duration::from_secs(4),
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
+            login_limit: None,
         }
     }
 
@@ -350,6 +357,7 @@ impl Config {
             pool_idle_timeout: cli.pool_idle_timeout,
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,
+            login_limit: cli.rate_limit.settings()?,
         })
     }
 }

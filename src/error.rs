@@ -8,6 +8,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::body::ProxyBody;
+use crate::ratelimit::{Limit, Throttled};
 use crate::upstream::UpstreamError;
 
 /// Why the proxy answered instead of the central service.
@@ -29,6 +30,8 @@ pub enum ProxyError {
     AmbiguousFraming,
     /// Input that FastAPI would reject: a 422 or 400 with its body already rendered.
     Invalid(StatusCode, Bytes),
+    /// A `/login` over `--login-rate-limit` or `--login-rate-limit-ip`: 429, not forwarded.
+    Throttled(Throttled),
     /// The central service failed us.
     Upstream(UpstreamError),
 }
@@ -43,6 +46,7 @@ impl ProxyError {
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ProxyError::ClientBody | ProxyError::AmbiguousFraming => StatusCode::BAD_REQUEST,
             ProxyError::Invalid(status, _) => *status,
+            ProxyError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::Upstream(e) => e.status(),
         }
     }
@@ -71,6 +75,12 @@ impl ProxyError {
             ProxyError::ClientBody => Some("client_body"),
             ProxyError::BodyTimeout => Some("client_body_timeout"),
             ProxyError::AmbiguousFraming => Some("ambiguous_framing"),
+            ProxyError::Throttled(Throttled {
+                limit: Limit::User, ..
+            }) => Some("login_rate_limited"),
+            ProxyError::Throttled(Throttled {
+                limit: Limit::Ip, ..
+            }) => Some("login_ip_rate_limited"),
             ProxyError::Upstream(e) => Some(e.reason()),
         }
     }
@@ -97,6 +107,7 @@ impl ProxyError {
                 br#"{"detail":"Content-Length and Transfer-Encoding together are not allowed"}"#,
             ),
             ProxyError::Invalid(_, body) => body.clone(),
+            ProxyError::Throttled(_) => Bytes::from_static(br#"{"detail":"Too Many Requests"}"#),
             ProxyError::Upstream(e) => Bytes::from_static(e.detail()),
         }
     }
@@ -114,6 +125,12 @@ impl ProxyError {
             }
             ProxyError::Upstream(UpstreamError::Busy) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ProxyError::Throttled(throttled) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(throttled.retry_after_secs()),
+                );
             }
             _ => {}
         }

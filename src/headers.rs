@@ -24,6 +24,9 @@ use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+mod client_ip;
+pub use client_ip::{client_ip, is_trusted_proxy};
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 pub const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,

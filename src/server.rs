@@ -202,12 +202,8 @@ impl Acceptor {
     fn connection(&self, stream: TcpStream, peer: SocketAddr) -> PendingConnection {
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let trusted = self
-            .state
-            .config
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(&peer.ip().to_canonical()));
+        let trusted =
+            crate::headers::is_trusted_proxy(&self.state.config.trusted_proxies, peer.ip());
         let framing = Verdicts::new();
         // On the heap from the start: the task keeps only a pointer to it.
         let service = Arc::new(ProxyService {

@@ -37,6 +37,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// How often idle HTTP/1 connections were parked and resumed.
     pub parking: crate::park::Stats,
+    /// `--login-rate-limit*`: `None` when off, so `/login` pays one branch for it.
+    pub login_limiter: Option<crate::ratelimit::LoginLimiter>,
 }
 
 impl AppState {
@@ -50,7 +52,13 @@ impl AppState {
             refresh: uri("/refresh"),
             protected: uri("/protected"),
         };
+        let login_limiter = config
+            .login_limit
+            .as_ref()
+            .map(crate::ratelimit::LoginLimiter::new)
+            .transpose()?;
         Ok(AppState {
+            login_limiter,
             config,
             upstream,
             uris,

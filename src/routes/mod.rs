@@ -78,9 +78,7 @@ pub async fn forward(
     Ok(Response::from_parts(head, ProxyBody::Upstream(body)))
 }
 
-/// The shape the three body routes share: read the body (bounded) → `validate` it into the
-/// upstream body (only the known fields, re-serialised unless already canonical) → forward it
-/// as `content_type`.
+/// The shape the three body routes share: [`read_validated`] → [`forward_body`].
 pub async fn forward_validated(
     request: Request<Incoming>,
     cx: &mut RouteCx<'_>,
@@ -88,6 +86,17 @@ pub async fn forward_validated(
     content_type: HeaderValue,
     validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = read_validated(request, cx, validate).await?;
+    forward_body(cx, &parts, uri, content_type, body).await
+}
+
+/// Reads the body (bounded) and `validate`s it into the upstream body: only the known fields,
+/// re-serialised unless already canonical.
+pub async fn read_validated(
+    request: Request<Incoming>,
+    cx: &RouteCx<'_>,
+    validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
+) -> Result<(Parts, Bytes), ProxyError> {
     let (parts, body) = request.into_parts();
     let config = &cx.state.config;
     let bytes = body::read_bounded(
@@ -98,6 +107,17 @@ pub async fn forward_validated(
     )
     .await?;
     let body = validate(request_content_type(&parts), &bytes)?;
+    Ok((parts, body))
+}
+
+/// POSTs a validated body upstream as `content_type`.
+pub async fn forward_body(
+    cx: &mut RouteCx<'_>,
+    parts: &Parts,
+    uri: &http::Uri,
+    content_type: HeaderValue,
+    body: Bytes,
+) -> Result<Response<ProxyBody>, ProxyError> {
     let outbound = Outbound {
         method: Method::POST,
         uri: uri.clone(),
@@ -105,7 +125,7 @@ pub async fn forward_validated(
         body,
         credentials: Credentials::None,
     };
-    forward(cx, &parts, outbound).await
+    forward(cx, parts, outbound).await
 }
 
 /// The request's `Content-Type`, raw.

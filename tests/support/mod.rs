@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)] // each test crate uses its own part of the DSL
 
 pub mod client;
+pub mod logs;
 pub mod mock;
 pub mod tls;
 
