@@ -7,6 +7,7 @@
 pub mod client;
 pub mod logs;
 pub mod mock;
+pub mod redis;
 pub mod tls;
 
 use std::future::Future;
