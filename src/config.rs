@@ -39,7 +39,8 @@ pub struct Cli {
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Time allowed for the whole upstream exchange up to the response headers.
+    /// Time allowed for the whole upstream exchange up to the response headers; also the
+    /// longest pause allowed inside a response body.
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 

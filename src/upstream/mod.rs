@@ -17,7 +17,7 @@ mod limit;
 mod pool;
 
 use limit::Limit;
-pub use pool::UpstreamBody;
+pub use pool::{BodyError, BodyStalled, UpstreamBody};
 use pool::{ConnectError, Pool, SendError, Sender};
 
 /// How long a central-service answer keeps `/readyz` green without a fresh probe.
@@ -218,7 +218,7 @@ impl Upstream {
         };
         let response = answered?;
         self.health.answered();
-        Ok(response.map(|body| body.holding(permit)))
+        Ok(response.map(|body| body.holding(permit, self.timeout)))
     }
 
     /// The retry policy around one request, which only ever sends again what provably was not
