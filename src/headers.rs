@@ -24,6 +24,9 @@ use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+mod host;
+pub use host::{request_host, HostError};
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 pub const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
