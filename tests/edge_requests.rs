@@ -149,3 +149,82 @@ async fn trailing_slash_redirect_is_a_relative_reference() {
     assert!(mock.requests().is_empty());
 }
 
+// ---- A Content-Length hyper cannot represent ----
+
+const TOO_LARGE: &str = r#"{"detail":"Request body too large"}"#;
+
+/// hyper refuses 2^64 − 2 and 2^64 − 1 itself (they are its "chunked" and "close" markers).
+const OVERSIZED: [&str; 2] = ["18446744073709551615", "18446744073709551614"];
+
+/// The 413 that any length over `--max-body-bytes` gets, here made without a parsed head (so
+/// without `X-Request-Id`), whole; then the connection closes.
+async fn assert_too_large(raw: &mut support::RawConn) {
+    let got = raw.response().await;
+    got.assert_json(413, TOO_LARGE);
+    let mut names: Vec<&str> = got.headers.keys().map(http::HeaderName::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["connection", "content-length", "content-type", "date"]
+    );
+    assert_eq!(got.header("connection"), Some("close"));
+    assert_eq!(got.header("content-length"), Some("35"));
+    assert!(raw.closed_within(WAIT).await, "connection closed after 413");
+    assert!(raw.unread().is_empty(), "nothing after the answer");
+}
+
+fn oversized_refresh(length: &str) -> String {
+    format!(
+        "POST /refresh HTTP/1.1\r\nHost: proxy.test\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n{REFRESH}"
+    )
+}
+
+#[tokio::test]
+async fn content_length_hyper_cannot_represent_returns_413_json_and_closes() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    for length in OVERSIZED {
+        let mut raw = proxy.raw().await;
+        raw.send(oversized_refresh(length)).await.unwrap();
+        assert_too_large(&mut raw).await;
+    }
+    // The same answer as one below hyper's limit, which reaches the service.
+    let mut raw = proxy.raw().await;
+    raw.send(oversized_refresh("18446744073709551613"))
+        .await
+        .unwrap();
+    let got = raw.response().await;
+    got.assert_json(413, TOO_LARGE);
+    assert!(mock.requests().is_empty(), "nothing forwarded");
+}
+
+#[tokio::test]
+async fn oversized_content_length_in_a_head_split_across_writes_returns_413() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let request = oversized_refresh(OVERSIZED[0]);
+    let split = request.find("Content-Type").unwrap();
+    let mut raw = proxy.raw().await;
+    raw.send(&request[..split]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    raw.send(&request[split..]).await.unwrap();
+    assert_too_large(&mut raw).await;
+    assert!(mock.requests().is_empty(), "nothing forwarded");
+}
+
+#[tokio::test]
+async fn oversized_content_length_pipelined_after_a_request_is_answered_after_it() {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let first = refresh("HTTP/1.1", &["Host: proxy.test"]);
+    let mut raw = proxy.raw().await;
+    raw.send(first + &oversized_refresh(OVERSIZED[1]))
+        .await
+        .unwrap();
+    let got = raw.response().await;
+    assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
+    assert_eq!(got.text(), r#"{"ok":true}"#);
+    assert_too_large(&mut raw).await;
+    assert_eq!(mock.requests().len(), 1, "only the first was forwarded");
+}
