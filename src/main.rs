@@ -45,11 +45,6 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
         Ok(config) => config,
         Err(message) => return config_error(&message),
     };
-    let upstream = rlimit::UPSTREAM_MAX_CONNECTIONS_DEFAULT;
-    nofile.warn_if_short(
-        config.max_connections,
-        rlimit::needed(config.max_connections, upstream, cli.dev),
-    );
     // `--dev`: the development auth service runs in-process on a free loopback port.
     let dev = if cli.dev {
         match start_dev_auth(&cli.dev_auth).await {
@@ -75,6 +70,13 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
             ))
         }
     };
+    // Only once the configuration is known to be valid: an invalid one gets exactly one line.
+    let upstream = rlimit::UPSTREAM_MAX_CONNECTIONS_DEFAULT;
+    let max_connections = state.config.max_connections;
+    nofile.warn_if_short(
+        max_connections,
+        rlimit::needed(max_connections, upstream, cli.dev),
+    );
     match listener.local_addr() {
         Ok(addr) => eprintln!("auth-proxy listening on http://{addr}"),
         Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
