@@ -149,6 +149,77 @@ async fn trailing_slash_redirect_is_a_relative_reference() {
     assert!(mock.requests().is_empty());
 }
 
+// ---- Client-address and rewrite headers (trusted peers only) ----
+
+/// Headers a client could forge to fool a central service that believes them.
+const SPOOFABLE: [(&str, &str); 9] = [
+    ("x-real-ip", "203.0.113.1"),
+    ("true-client-ip", "203.0.113.2"),
+    ("cf-connecting-ip", "203.0.113.3"),
+    ("x-client-ip", "203.0.113.4"),
+    ("x-forwarded-port", "8443"),
+    ("x-forwarded-prefix", "/admin"),
+    ("x-original-url", "/admin/users"),
+    ("x-rewrite-url", "/admin/users"),
+    ("x-http-method-override", "DELETE"),
+];
+
+/// Sends `POST /refresh` from 127.0.0.1 twice, with every [`SPOOFABLE`] header and with none,
+/// and returns what the central service received.
+async fn spoofable_headers_seen_upstream(trusted: bool) -> Vec<support::Recorded> {
+    let mock = MockUpstream::start_default().await;
+    let proxy = spawn_proxy(&mock.url(), |c| {
+        if trusted {
+            c.trusted_proxies = vec![auth_proxy::config::parse_cidr("127.0.0.1").unwrap()];
+        }
+    })
+    .await;
+    let mut client = proxy.h1().await;
+    let mut request = post_json("/refresh", REFRESH);
+    for (name, value) in SPOOFABLE {
+        request = request.with(name, value);
+    }
+    for request in [request, post_json("/refresh", REFRESH)] {
+        let got = client.send(request).await;
+        assert_eq!(got.status.as_u16(), 200, "{:?}", got.text());
+    }
+    mock.requests()
+}
+
+#[tokio::test]
+async fn client_address_and_rewrite_headers_from_an_untrusted_peer_are_dropped() {
+    let seen = spoofable_headers_seen_upstream(false).await;
+    for (name, _) in &SPOOFABLE[1..] {
+        assert_eq!(
+            seen[0].header(name),
+            None,
+            "{name} reached the central service"
+        );
+    }
+    // X-Real-IP is the peer, from the same decision as X-Forwarded-For, sent or not.
+    for seen in &seen {
+        assert_eq!(seen.header("x-real-ip"), Some("127.0.0.1"));
+        assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    }
+}
+
+#[tokio::test]
+async fn client_address_and_rewrite_headers_from_a_trusted_peer_are_kept() {
+    let seen = spoofable_headers_seen_upstream(true).await;
+    for (name, value) in SPOOFABLE {
+        assert_eq!(
+            seen[0].header(name),
+            Some(value),
+            "{name} from a trusted proxy"
+        );
+    }
+    // A trusted proxy that sends no X-Real-IP: its own address, as nginx without `real_ip`.
+    assert_eq!(seen[1].header("x-real-ip"), Some("127.0.0.1"));
+    for (name, _) in &SPOOFABLE[1..] {
+        assert_eq!(seen[1].header(name), None, "{name} made up");
+    }
+}
+
 // ---- A Content-Length hyper cannot represent ----
 
 const TOO_LARGE: &str = r#"{"detail":"Request body too large"}"#;
