@@ -69,7 +69,7 @@ const FORWARDING: [HeaderName; 5] = [
 /// Headers that only a `--trusted-proxies` peer may send upstream; from anyone else they are
 /// dropped. Each is believed by some upstream stack, so from a client each is a forgery.
 #[cfg_attr(not(test), allow(dead_code))]
-pub const TRUSTED_ONLY: [HeaderName; 8] = [
+const TRUSTED_ONLY: [HeaderName; 8] = [
     // The client's address, as CDNs and load balancers name it (Akamai, Cloudflare, others).
     HeaderName::from_static("true-client-ip"),
     HeaderName::from_static("cf-connecting-ip"),
