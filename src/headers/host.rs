@@ -90,7 +90,23 @@ pub fn request_host(
 }
 
 /// Whether `text` is `uri-host [":" port]` with a non-empty host (RFC 3986 §3.2.2, §3.2.3).
+///
+/// Runs on every request: the usual `name[:port]` is one table lookup per byte; brackets
+/// (IPv6) and percent-encoding take the slower, general path.
 fn is_valid_authority(text: &[u8]) -> bool {
+    let mut plain = 0;
+    while plain < text.len() && REG_NAME_PLAIN[usize::from(text[plain])] {
+        plain += 1;
+    }
+    match &text[plain..] {
+        [] => plain > 0,
+        [b':', port @ ..] => plain > 0 && port.iter().all(u8::is_ascii_digit),
+        _ => is_valid_authority_general(text),
+    }
+}
+
+/// [`is_valid_authority`] for any input, with IP-literals and percent-encoding.
+fn is_valid_authority_general(text: &[u8]) -> bool {
     let (host, rest) = if text.first() == Some(&b'[') {
         let Some(close) = text.iter().position(|&b| b == b']') else {
             return false;
@@ -115,6 +131,19 @@ fn is_valid_authority(text: &[u8]) -> bool {
         Some(_) => false,
     }
 }
+
+/// The bytes of a reg-name other than `%` (unreserved and sub-delims), as a lookup table.
+const REG_NAME_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let byte = b as u8;
+        table[b] = is_unreserved(byte) || is_sub_delim(byte);
+        b += 1;
+    }
+    table
+};
 
 /// `IPv6address / IPvFuture`, the inside of an IP-literal's brackets.
 fn is_ip_literal(inside: &[u8]) -> bool {
@@ -153,11 +182,11 @@ fn is_reg_name(host: &[u8]) -> bool {
     true
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -162,3 +162,39 @@ fn every_error_has_a_json_detail() {
         assert!(body["detail"].is_string(), "{error}");
     }
 }
+
+#[test]
+fn the_fast_path_agrees_with_the_general_grammar() {
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for b in 0..=255u8 {
+        for shape in [
+            &b"X"[..],
+            b"aXb",
+            b"aX:80",
+            b"a:8X",
+            b"X:",
+            b"[::X]",
+            b"a%4X",
+        ] {
+            inputs.push(
+                shape
+                    .iter()
+                    .map(|&c| if c == b'X' { b } else { c })
+                    .collect(),
+            );
+        }
+    }
+    for text in [
+        "", ":", "a:", "a::", "a:80:", "[::1]:80", "%41", "a%4", "[v7.x]",
+    ] {
+        inputs.push(text.as_bytes().to_vec());
+    }
+    for input in &inputs {
+        assert_eq!(
+            is_valid_authority(input),
+            is_valid_authority_general(input),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
