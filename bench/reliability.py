@@ -27,6 +27,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,7 +123,7 @@ class Upstream:
         return True
 
 
-# One in eight requests of the chaos phase gets each behaviour.
+# The chaos phase cycles through these, request by request: four in ten answer normally.
 CHAOS = ["ok", "reset", "ok", "garbage", "short_body", "ok", "half_then_stall", "close_on_reuse",
          "ok", "slow"]
 
@@ -144,6 +145,8 @@ class Proxy:
                 break
         else:
             raise SystemExit("auth-proxy did not start")
+        # Keep reading its log so that a full pipe never matters.
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
 
     def stop(self):
         self.proc.terminate()

@@ -8,6 +8,7 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::body::ProxyBody;
+use crate::headers::HostError;
 use crate::upstream::UpstreamError;
 
 /// Why the proxy answered instead of the central service.
@@ -27,6 +28,8 @@ pub enum ProxyError {
     BodyTimeout,
     /// An HTTP/1 request with both `Content-Length` and `Transfer-Encoding` (see `framing`).
     AmbiguousFraming,
+    /// A missing, repeated or malformed `Host` (RFC 9112 §3.2, see `headers::request_host`).
+    BadHost(HostError),
     /// Input that FastAPI would reject: a 422 or 400 with its body already rendered.
     Invalid(StatusCode, Bytes),
     /// The central service failed us.
@@ -41,14 +44,17 @@ impl ProxyError {
             ProxyError::NotAuthenticated => StatusCode::UNAUTHORIZED,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::ClientBody | ProxyError::AmbiguousFraming => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBody | ProxyError::AmbiguousFraming | ProxyError::BadHost(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ProxyError::Invalid(status, _) => *status,
             ProxyError::Upstream(e) => e.status(),
         }
     }
 
     /// Whether the client connection must close after this answer: the request body may be
-    /// left unread, and reading it to keep the connection would hand a client free work.
+    /// left unread, and reading it to keep the connection would hand a client free work; a
+    /// client that sends a bad `Host` is not one to keep talking to (nginx closes too).
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
@@ -56,6 +62,7 @@ impl ProxyError {
                 | ProxyError::ClientBody
                 | ProxyError::BodyTimeout
                 | ProxyError::AmbiguousFraming
+                | ProxyError::BadHost(_)
         )
     }
 
@@ -71,6 +78,7 @@ impl ProxyError {
             ProxyError::ClientBody => Some("client_body"),
             ProxyError::BodyTimeout => Some("client_body_timeout"),
             ProxyError::AmbiguousFraming => Some("ambiguous_framing"),
+            ProxyError::BadHost(_) => Some("bad_host"),
             ProxyError::Upstream(e) => Some(e.reason()),
         }
     }
@@ -96,6 +104,7 @@ impl ProxyError {
             ProxyError::AmbiguousFraming => Bytes::from_static(
                 br#"{"detail":"Content-Length and Transfer-Encoding together are not allowed"}"#,
             ),
+            ProxyError::BadHost(e) => Bytes::from_static(e.detail()),
             ProxyError::Invalid(_, body) => body.clone(),
             ProxyError::Upstream(e) => Bytes::from_static(e.detail()),
         }

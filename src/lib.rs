@@ -21,6 +21,7 @@ pub mod error;
 pub mod framing;
 pub mod headers;
 pub mod park;
+pub mod rlimit;
 pub mod router;
 pub mod routes;
 pub mod server;

@@ -14,7 +14,7 @@ use crate::config::{AccessLog, Config};
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::framing::Verdicts;
-use crate::headers::{Origin, X_REQUEST_ID};
+use crate::headers::{request_host, Origin, X_REQUEST_ID};
 use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
 use crate::upstream::Upstream;
@@ -91,11 +91,8 @@ impl ProxyService {
         let version = request.version();
         let ambiguous = version <= Version::HTTP_11 && self.framing.next_request_is_ambiguous();
         let routed = router::route(&method, request.uri().path());
-        // HTTP/2 carries the host in `:authority`; HTTP/1 in `Host`.
-        let host = request.headers().get(header::HOST).cloned().or_else(|| {
-            let authority = request.uri().authority()?;
-            HeaderValue::from_str(authority.as_str()).ok()
-        });
+        // `Host` (HTTP/1) or `:authority` (HTTP/2), or why it makes the request a 400.
+        let host = request_host(version, request.headers(), request.uri());
         let mut flight = InFlight {
             ctx: RequestCtx::new(request.headers(), self.peer),
             method,
@@ -110,14 +107,14 @@ impl ProxyService {
                 peer_ip: &self.peer_ip,
                 trusted: self.trusted,
                 scheme: "http",
-                host: host.as_ref(),
+                host: host.as_ref().ok().and_then(Option::as_ref),
             },
             upstream: &mut flight.upstream,
         };
-        let result = if ambiguous {
-            Err(ProxyError::AmbiguousFraming)
-        } else {
-            dispatch(routed, request, &mut cx).await
+        let result = match host {
+            _ if ambiguous => Err(ProxyError::AmbiguousFraming),
+            Err(e) => Err(ProxyError::BadHost(e)),
+            Ok(_) => dispatch(routed, request, &mut cx).await,
         };
         let (mut response, error) = match result {
             Ok(response) => (response, None),
@@ -175,21 +172,19 @@ async fn dispatch(
         Routed::Found(Route::DocsAsset) => routes::docs::asset(request.uri().path()),
         Routed::NotFound => Err(ProxyError::NotFound),
         Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
-        Routed::RedirectSlash => Ok(redirect_without_slash(&request, cx.origin.host)),
+        Routed::RedirectSlash => Ok(redirect_without_slash(request.uri())),
     }
 }
 
-/// Starlette's answer to a known path with a trailing slash: 307 to the same URL without it.
-fn redirect_without_slash(
-    request: &Request<Incoming>,
-    host: Option<&HeaderValue>,
-) -> Response<ProxyBody> {
-    let uri = request.uri();
+/// Starlette's answer to a known path with a trailing slash: 307 to the same path without it.
+///
+/// Starlette builds an absolute URL from the client's `Host`; a relative reference (RFC 9110
+/// §10.2.2 allows one) sends the client to the same place without echoing a header it chose.
+fn redirect_without_slash(uri: &Uri) -> Response<ProxyBody> {
     let path = uri.path().strip_suffix('/').unwrap_or(uri.path());
-    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let location = match uri.query() {
-        Some(query) => format!("http://{host}{path}?{query}"),
-        None => format!("http://{host}{path}"),
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
     };
     let mut response = Response::new(ProxyBody::empty());
     *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
