@@ -505,7 +505,8 @@ async def soak_phase(binary, minutes):
 
 
 async def main(args):
-    resource.setrlimit(resource.RLIMIT_NOFILE, (65536, 65536))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     binary = args.bin
     if not os.path.exists(binary):
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)

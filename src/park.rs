@@ -495,7 +495,7 @@ async fn parked(
 }
 
 /// Resolves when graceful shutdown begins (or the server is gone).
-async fn drained(mut drain: watch::Receiver<()>) {
+pub(crate) async fn drained(mut drain: watch::Receiver<()>) {
     let _ = drain.changed().await;
 }
 

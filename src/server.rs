@@ -325,7 +325,7 @@ impl PendingConnection {
                     idle: state.config.client_header_timeout,
                     send: state.config.client_send_timeout,
                 };
-                let drain = drained(self.drained);
+                let drain = park::drained(self.drained);
                 let ended = Box::pin(conn_bounds::run(connection, &activity, limits, drain)).await;
                 match ended {
                     conn_bounds::Ended::Closed(Ok(())) => {}
@@ -341,11 +341,6 @@ impl PendingConnection {
             }
         }
     }
-}
-
-/// Resolves when graceful shutdown begins (or the server is gone).
-async fn drained(mut drain: watch::Receiver<()>) {
-    let _ = drain.changed().await;
 }
 
 /// The auto builder's connection, as [`conn_bounds::run`] drives it.
