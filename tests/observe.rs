@@ -277,14 +277,14 @@ async fn trace_context_is_kept_when_valid_and_started_when_absent_or_invalid() {
                 .with("tracestate", "k=v"),
         )
         .await;
-    let sent = mock.requests();
-    assert_eq!(sent[0].header("traceparent"), Some(CLIENT_TRACE));
-    assert_eq!(sent[0].header("tracestate"), Some("k=v"));
+    let upstream = mock.requests();
+    assert_eq!(upstream[0].header("traceparent"), Some(CLIENT_TRACE));
+    assert_eq!(upstream[0].header("tracestate"), Some("k=v"));
     let line = &lines_of("obs-trace-kept", 1).await[0];
     assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
 
     let mut started = Vec::new();
-    for (recorded, id) in sent[1..].iter().zip(["obs-trace-new", "obs-trace-bad"]) {
+    for (recorded, id) in upstream[1..].iter().zip(["obs-trace-new", "obs-trace-bad"]) {
         let traceparent = recorded.header("traceparent").expect("a trace was started");
         let parts: Vec<&str> = traceparent.split('-').collect();
         assert_eq!(parts.len(), 4, "{traceparent}");
