@@ -103,6 +103,7 @@ ab_main() {
     # Spaces as `+`: results.txt is one record per line of space-separated key=value pairs.
     record "META side=$side bin=${!bin_var} args=${args// /+} env=${envs// /+}"
   done
+  make_tls # the stub's https port needs its certificate, as in bench/run.sh
   start_nginx stub "$LOAD_CPU"
   ab_load
   ab_instructions
