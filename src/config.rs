@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
+    /// Address of a separate listener for /metrics (Prometheus text), /healthz and /readyz;
+    /// unset, no metrics are kept. Keep it off the public interface.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Central auth service base URL (http or https); a path prefix is kept.
     #[arg(long, env = "AUTH_URL", default_value = DEFAULT_AUTH_URL, value_parser = parse_auth_url)]
     pub auth_url: AuthUrl,
@@ -305,6 +310,8 @@ pub struct Config {
     pub pool_idle_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub access_log: AccessLog,
+    /// `--metrics-listen`: metrics are kept only when it is set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -326,6 +333,7 @@ impl Config {
             pool_idle_timeout: Duration::from_secs(4),
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
+            metrics_listen: None,
         }
     }
 
@@ -351,6 +359,7 @@ impl Config {
             pool_idle_timeout: cli.pool_idle_timeout,
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,
+            metrics_listen: cli.metrics_listen,
         })
     }
 }

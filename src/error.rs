@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 
 use crate::body::ProxyBody;
 use crate::headers::HostError;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Step, UpstreamError};
 
 /// Why the proxy answered instead of the central service.
 #[derive(Debug)]
@@ -83,6 +83,14 @@ impl ProxyError {
         }
     }
 
+    /// The step of the exchange with the central service that failed, for an upstream failure.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            ProxyError::Upstream(e) => Some(e.step()),
+            _ => None,
+        }
+    }
+
     fn body(&self) -> Bytes {
         match self {
             ProxyError::NotFound => Bytes::from_static(br#"{"detail":"Not Found"}"#),
@@ -127,6 +135,42 @@ impl ProxyError {
             _ => {}
         }
         response
+    }
+}
+
+impl std::fmt::Display for ProxyError {
+    /// What the proxy refused or what failed; an upstream failure's step and cause follow
+    /// through `source()` (see [`crate::upstream::Chain`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyError::NotFound => f.write_str("no such route"),
+            ProxyError::MethodNotAllowed(allow) => write!(f, "method not allowed (allow: {allow})"),
+            ProxyError::NotAuthenticated => f.write_str("no usable bearer credentials"),
+            ProxyError::BodyTooLarge => f.write_str("request body over --max-body-bytes"),
+            ProxyError::ClientBody => f.write_str("request body could not be read"),
+            ProxyError::BodyTimeout => {
+                f.write_str("request body not received within --client-body-timeout")
+            }
+            ProxyError::AmbiguousFraming => {
+                f.write_str("Content-Length and Transfer-Encoding together")
+            }
+            ProxyError::BadHost(e) => f.write_str(match e {
+                HostError::Missing => "HTTP/1.1 request without Host",
+                HostError::Repeated => "more than one Host line",
+                HostError::Invalid => "Host is not host[:port]",
+            }),
+            ProxyError::Invalid(status, _) => write!(f, "invalid input ({status})"),
+            ProxyError::Upstream(_) => f.write_str("central auth service failed"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProxyError::Upstream(e) => Some(e),
+            _ => None,
+        }
     }
 }
 

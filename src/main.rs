@@ -70,6 +70,14 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
             ))
         }
     };
+    let state = Arc::new(state);
+    let metrics_at = match cli.metrics_listen {
+        Some(addr) => match auth_proxy::metrics::start(addr, &state).await {
+            Ok(bound) => Some(bound),
+            Err(message) => return config_error(&message),
+        },
+        None => None,
+    };
     // Only once the configuration is known to be valid: an invalid one gets exactly one line.
     let upstream = u64::from(state.config.upstream_max_connections);
     let max_connections = state.config.max_connections;
@@ -82,7 +90,10 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
         Ok(addr) => eprintln!("auth-proxy listening on http://{addr}"),
         Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
     }
-    let served = auth_proxy::server::serve(listener, Arc::new(state), shutdown_signal()).await;
+    if let Some(addr) = metrics_at {
+        eprintln!("auth-proxy metrics at http://{addr}/metrics");
+    }
+    let served = auth_proxy::server::serve(listener, state, shutdown_signal()).await;
     if let Some((stop, task)) = dev {
         let _ = stop.send(());
         let _ = task.await;

@@ -1,7 +1,7 @@
 //! One request's life: context → router → route → response or error → request id → access log.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,15 +9,16 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use crate::body::ProxyBody;
+use crate::body::{CutReport, ProxyBody};
 use crate::config::{AccessLog, Config};
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::framing::Verdicts;
 use crate::headers::{request_host, Origin, X_REQUEST_ID};
+use crate::metrics::{ConnStats, Metrics};
 use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
-use crate::upstream::Upstream;
+use crate::upstream::{Chain, Upstream};
 
 /// Upstream request targets (origin form, `AUTH_URL`'s path prefix included), built once at start-up.
 pub struct RouteUris {
@@ -37,6 +38,12 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// How often idle HTTP/1 connections were parked and resumed.
     pub parking: crate::park::Stats,
+    /// Client connections accepted, open, at the cap.
+    pub conns: Arc<ConnStats>,
+    /// The request series, when `--metrics-listen` is set.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Set when `--shutdown-grace` ran out: requests dropped from then on were cut by us.
+    pub cutting: AtomicBool,
 }
 
 impl AppState {
@@ -50,7 +57,11 @@ impl AppState {
             refresh: uri("/refresh"),
             protected: uri("/protected"),
         };
+        let metrics = config.metrics_listen.map(|_| Arc::new(Metrics::new()));
         Ok(AppState {
+            metrics,
+            conns: Arc::default(),
+            cutting: AtomicBool::new(false),
             config,
             upstream,
             uris,
@@ -99,7 +110,12 @@ impl ProxyService {
             routed,
             upstream: Upstreamed::default(),
             log: self.state.config.access_log != AccessLog::Off,
+            answered: false,
+            state: &self.state,
         };
+        if let Some(metrics) = &self.state.metrics {
+            metrics.started();
+        }
         let mut cx = RouteCx {
             state: &self.state,
             ctx: &flight.ctx,
@@ -119,6 +135,7 @@ impl ProxyService {
         let (mut response, error) = match result {
             Ok(response) => (response, None),
             Err(e) => {
+                flight.failed(&e);
                 let close = e.closes_connection() && version <= Version::HTTP_11;
                 let reason = e.reason();
                 let mut response = e.into_response();
@@ -134,8 +151,16 @@ impl ProxyService {
             .headers_mut()
             .insert(X_REQUEST_ID, flight.ctx.id.clone());
         flight.answered(&response, error);
+        let status = response.status().as_u16();
         if flight.method == http::Method::HEAD {
             drop_body(&mut response);
+        } else if let ProxyBody::Upstream(streamed) = response.body_mut() {
+            streamed.cut = Some(CutReport {
+                request_id: flight.ctx.id.clone(),
+                route: flight.routed.label(),
+                status,
+                metrics: self.state.metrics.clone(),
+            });
         }
         response
     }
@@ -194,41 +219,63 @@ fn redirect_without_slash(uri: &Uri) -> Response<ProxyBody> {
     response
 }
 
-fn route_name(routed: Routed) -> &'static str {
-    match routed {
-        Routed::Found(Route::Register) => "/register",
-        Routed::Found(Route::Login) => "/login",
-        Routed::Found(Route::Refresh) => "/refresh",
-        Routed::Found(Route::Protected) => "/protected",
-        Routed::Found(Route::Healthz) => "/healthz",
-        Routed::Found(Route::Readyz) => "/readyz",
-        Routed::Found(Route::OpenApi) => "/openapi.json",
-        Routed::Found(Route::Docs) => "/docs",
-        Routed::Found(Route::DocsAsset) => "/docs/*",
-        Routed::NotFound => "unmatched",
-        Routed::MethodNotAllowed(_) => "method-not-allowed",
-        Routed::RedirectSlash => "redirect-slash",
-    }
-}
-
-/// A request being answered: when its future is dropped unanswered, the client left.
-struct InFlight {
+/// A request being answered: when its future is dropped unanswered, the client left (or the
+/// drain's grace ran out and the proxy cut it).
+struct InFlight<'a> {
     ctx: RequestCtx,
     method: http::Method,
     routed: Routed,
     upstream: Upstreamed,
-    /// `--access-log on`, until the line is written.
+    /// `--access-log on`.
     log: bool,
+    /// The access line is written and the request counted.
+    answered: bool,
+    state: &'a AppState,
 }
 
 /// nginx's status for a request whose client closed the connection before the answer.
 const CLIENT_CLOSED: u16 = 499;
+/// The access line's status for a request cut when `--shutdown-grace` ran out: no answer was
+/// sent (the connection was closed), and the fault is the proxy's, so it counts as a 5xx.
+const CUT_AT_SHUTDOWN: u16 = 503;
 
-impl InFlight {
+impl InFlight<'_> {
     fn answered(&mut self, response: &Response<ProxyBody>, error: Option<&'static str>) {
-        if std::mem::take(&mut self.log) {
-            let bytes = http_body::Body::size_hint(response.body()).exact();
-            self.log_access(response.status().as_u16(), bytes, error);
+        let bytes = http_body::Body::size_hint(response.body()).exact();
+        self.finish(response.status().as_u16(), bytes, error);
+    }
+
+    /// Writes the access line and counts the request, once.
+    fn finish(&mut self, status: u16, bytes: Option<u64>, error: Option<&'static str>) {
+        if std::mem::replace(&mut self.answered, true) {
+            return;
+        }
+        if let Some(metrics) = &self.state.metrics {
+            let took = self.ctx.start.elapsed();
+            metrics.answered(self.routed, status, took, self.upstream.elapsed);
+        }
+        if self.log {
+            self.log_access(status, bytes, error);
+        }
+    }
+
+    /// The proxy answers `e` itself: counted, and a 5xx explained in one `warn` line with the
+    /// failed step and the whole cause chain (the client gets only the short JSON detail).
+    fn failed(&self, e: &ProxyError) {
+        if let Some(metrics) = &self.state.metrics {
+            metrics.failed(self.routed, e);
+        }
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::warn!(
+                request_id = self.ctx.id.to_str().unwrap_or("-"),
+                route = self.routed.label(),
+                status = status.as_u16(),
+                step = e.step().map(crate::upstream::Step::as_str),
+                error = e.reason(),
+                cause = %Chain(e),
+                "proxy answered {}", status.as_u16()
+            );
         }
     }
 
@@ -241,7 +288,7 @@ impl InFlight {
         tracing::info!(
             target: "access",
             method = %self.method,
-            route = route_name(self.routed),
+            route = self.routed.label(),
             status,
             bytes,
             duration_us = micros(ctx.start.elapsed()),
@@ -249,15 +296,21 @@ impl InFlight {
             upstream_duration_us = self.upstream.elapsed.map(micros),
             error,
             request_id = ctx.id.to_str().unwrap_or("-"),
+            trace_id = ctx.trace.trace_id(),
             peer = %ctx.peer,
         );
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if std::mem::take(&mut self.log) {
-            self.log_access(CLIENT_CLOSED, None, Some("client_closed"));
+        if self.state.cutting.load(Ordering::Relaxed) {
+            self.finish(CUT_AT_SHUTDOWN, None, Some("shutdown_cut"));
+        } else {
+            self.finish(CLIENT_CLOSED, None, Some("client_closed"));
+        }
+        if let Some(metrics) = &self.state.metrics {
+            metrics.ended();
         }
     }
 }

@@ -191,6 +191,12 @@ impl Pool {
         }
     }
 
+    /// Idle HTTP/1 connections, and whether a shared HTTP/2 connection is pooled (for `/metrics`).
+    pub fn idle_counts(&self) -> (usize, bool) {
+        let idle = self.idle();
+        (idle.http1.len(), idle.http2.is_some())
+    }
+
     /// Stops handing out the shared HTTP/2 connection; the next request dials a new one.
     pub fn forget_http2(&self) {
         self.idle().http2 = None;
