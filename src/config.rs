@@ -23,6 +23,11 @@ pub struct Cli {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
+    /// Address of a separate listener for /metrics (Prometheus text), /healthz and /readyz;
+    /// unset, no metrics are kept. Keep it off the public interface.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Central auth service base URL (http or https); a path prefix is kept.
     #[arg(long, env = "AUTH_URL", default_value = DEFAULT_AUTH_URL, value_parser = parse_auth_url)]
     pub auth_url: AuthUrl,
@@ -39,7 +44,8 @@ pub struct Cli {
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Time allowed for the whole upstream exchange up to the response headers.
+    /// Time allowed for the whole upstream exchange up to the response headers; also the
+    /// longest pause allowed inside a response body.
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
@@ -310,6 +316,8 @@ pub struct Config {
     pub access_log: AccessLog,
     /// `--login-rate-limit*`; `None`: no login throttling.
     pub login_limit: Option<crate::ratelimit::Settings>,
+    /// `--metrics-listen`: metrics are kept only when it is set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -332,6 +340,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
             login_limit: None,
+            metrics_listen: None,
         }
     }
 
@@ -358,6 +367,7 @@ impl Config {
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,
             login_limit: cli.rate_limit.settings()?,
+            metrics_listen: cli.metrics_listen,
         })
     }
 }

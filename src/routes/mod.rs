@@ -19,6 +19,7 @@ use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::headers::{self, Credentials, Origin};
 use crate::service::{AppState, Upstreamed};
+use crate::trace::{TRACEPARENT, TRACESTATE};
 use crate::validate::Rejection;
 
 pub const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -58,6 +59,12 @@ pub async fn forward(
             &cx.ctx.id,
             outbound.credentials,
         );
+        if cx.ctx.trace.started {
+            // The client sent no valid traceparent: the proxy's trace replaces it, and a
+            // tracestate that came with an invalid one goes too (W3C Trace Context §3.3).
+            headers.insert(TRACEPARENT, cx.ctx.trace.traceparent.clone());
+            headers.remove(TRACESTATE);
+        }
         if let Some(content_type) = &outbound.content_type {
             // Filtered out of the client's headers by `outbound_request`: append, not insert.
             headers.append(header::CONTENT_TYPE, content_type.clone());
@@ -75,7 +82,7 @@ pub async fn forward(
     cx.upstream.status = Some(response.status());
     let (mut head, body) = response.into_parts();
     headers::sanitize_response(&mut head.headers);
-    Ok(Response::from_parts(head, ProxyBody::Upstream(body)))
+    Ok(Response::from_parts(head, ProxyBody::upstream(body)))
 }
 
 /// The shape the three body routes share: [`read_validated`] → [`forward_body`].
