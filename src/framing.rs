@@ -79,6 +79,17 @@ impl Verdicts {
         self.dispatched.load(Ordering::Relaxed)
     }
 
+    /// Request heads the watcher has seen so far (for the fuzz targets' model check).
+    pub(crate) fn heads(&self) -> u64 {
+        self.heads.load(Ordering::Relaxed)
+    }
+
+    /// Index of the first head carrying both framing headers, if any (fuzz targets).
+    pub(crate) fn first_ambiguous(&self) -> Option<u64> {
+        let index = self.ambiguous.load(Ordering::Acquire);
+        (index != u64::MAX).then_some(index)
+    }
+
     /// Called once per HTTP/1 request, in order: whether this request's head was ambiguous.
     pub fn next_request_is_ambiguous(&self) -> bool {
         let index = self.dispatched.fetch_add(1, Ordering::Relaxed);
