@@ -12,7 +12,9 @@ pub struct Framed {
     /// Index of the head carrying both `Content-Length` and `Transfer-Encoding`, if one does.
     pub ambiguous: Option<usize>,
     /// Up to where the tracker must agree exactly: past it hyper refused the stream (and
-    /// closed the connection), so what a watcher concludes there no longer matters.
+    /// closed the connection), so what a watcher concludes there no longer matters. A head
+    /// hyper refuses for its framing headers (two lengths, TE on HTTP/1.0, TE not ending in
+    /// chunked) ends the agreement just before its last byte.
     pub defined_until: usize,
 }
 
@@ -64,7 +66,7 @@ pub fn frame(stream: &[u8]) -> Framed {
         }
         let body_end = if te {
             if !is_http_11 || !te_chunked {
-                out.defined_until = head_end;
+                out.defined_until = head_end - 1;
                 return out;
             }
             match chunked(stream, head_end) {
@@ -87,7 +89,7 @@ pub fn frame(stream: &[u8]) -> Framed {
                     }
                 }
                 _ => {
-                    out.defined_until = head_end;
+                    out.defined_until = head_end - 1;
                     return out;
                 }
             }
