@@ -92,6 +92,17 @@ impl Verdicts {
         self.oversized.load(Ordering::Relaxed) == self.dispatched.load(Ordering::Relaxed)
     }
 
+    /// Request heads the watcher has seen so far (for the fuzz targets' model check).
+    pub(crate) fn heads(&self) -> u64 {
+        self.heads.load(Ordering::Relaxed)
+    }
+
+    /// Index of the first head carrying both framing headers, if any (fuzz targets).
+    pub(crate) fn first_ambiguous(&self) -> Option<u64> {
+        let index = self.ambiguous.load(Ordering::Acquire);
+        (index != u64::MAX).then_some(index)
+    }
+
     /// Called once per HTTP/1 request, in order: whether this request's head was ambiguous.
     pub fn next_request_is_ambiguous(&self) -> bool {
         let index = self.dispatched.fetch_add(1, Ordering::Relaxed);
@@ -107,8 +118,23 @@ enum State {
     ChunkSize,
     ChunkData(u64),
     ChunkEnd(u8),
-    Trailers { line_empty: bool },
+    Trailers(Trailer),
     Off,
+}
+
+/// Where in the trailer section (after the last chunk) the watcher is. hyper's chunked
+/// decoder ends a trailer line only at CRLF — a bare LF is part of the line — and the section
+/// at an empty CRLF line; anything else after a CR is an error that closes the connection.
+#[derive(Debug, Clone, Copy)]
+enum Trailer {
+    /// At the start of a line: CR begins the final CRLF, anything else a trailer line.
+    LineStart,
+    /// Inside a trailer line, until its CR.
+    InLine,
+    /// After a trailer line's CR.
+    LineCr,
+    /// After the CR of the final empty line.
+    EndCr,
 }
 
 /// The framing follower; pure, so it is tested without sockets.
@@ -165,7 +191,7 @@ impl Tracker {
                     };
                     n
                 }
-                State::Trailers { line_empty } => self.trailers(data, line_empty),
+                State::Trailers(at) => self.trailers(data, at),
             };
             data = &data[used..];
         }
@@ -227,29 +253,35 @@ impl Tracker {
             return data.len();
         };
         self.pending.extend_from_slice(&data[..=newline]);
-        self.state = match httparse::parse_chunk_size(&self.pending) {
-            Ok(httparse::Status::Complete((_, 0))) => State::Trailers { line_empty: true },
-            Ok(httparse::Status::Complete((_, size))) => State::ChunkData(size),
-            _ => State::Off,
+        self.state = match chunk_size_line(&self.pending) {
+            Some(0) => State::Trailers(Trailer::LineStart),
+            Some(size) => State::ChunkData(size),
+            None => State::Off,
         };
         self.pending.clear();
         newline + 1
     }
 
-    /// Trailer lines end at an empty line; `line_empty` says whether the current line has content yet.
-    fn trailers(&mut self, data: &[u8], mut line_empty: bool) -> usize {
+    /// Follows the trailer section byte by byte, as hyper's decoder reads it (see [`Trailer`]).
+    fn trailers(&mut self, data: &[u8], mut at: Trailer) -> usize {
         for (i, &b) in data.iter().enumerate() {
-            match b {
-                b'\n' if line_empty => {
+            at = match (at, b) {
+                (Trailer::LineStart, b'\r') => Trailer::EndCr,
+                (Trailer::InLine, b'\r') => Trailer::LineCr,
+                (Trailer::LineStart | Trailer::InLine, _) => Trailer::InLine,
+                (Trailer::LineCr, b'\n') => Trailer::LineStart,
+                (Trailer::EndCr, b'\n') => {
                     self.state = State::Head;
                     return i + 1;
                 }
-                b'\n' => line_empty = true,
-                b'\r' => {}
-                _ => line_empty = false,
-            }
+                // hyper refuses the body and closes the connection.
+                (Trailer::LineCr | Trailer::EndCr, _) => {
+                    self.off();
+                    return data.len();
+                }
+            };
         }
-        self.state = State::Trailers { line_empty };
+        self.state = State::Trailers(at);
         data.len()
     }
 
@@ -261,6 +293,34 @@ impl Tracker {
     /// Whether the bytes fed so far are whole requests, heads and bodies, and nothing more.
     pub fn at_request_boundary(&self) -> bool {
         matches!(self.state, State::Head) && self.pending.is_empty()
+    }
+}
+
+/// The size of a chunk from its whole size line (up to and including its LF), as hyper's
+/// chunked decoder reads it: hex digits (any number, leading zeros included, as long as the
+/// value fits in a u64), optional spaces or tabs, an optional `;` extension without CR, then
+/// CRLF. `None` for anything hyper refuses. (httparse's `parse_chunk_size` is not hyper's
+/// reading: it refuses more than 16 digits and takes a bare LF, so following it let a request
+/// with a long zero-padded chunk size switch the watch off for the rest of the connection.)
+fn chunk_size_line(line: &[u8]) -> Option<u64> {
+    let line = line.strip_suffix(b"\r\n")?;
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let (hex, rest) = line.split_at(digits);
+    let size = hex.iter().try_fold(0u64, |size, &b| {
+        let digit = char::from(b).to_digit(16)?;
+        size.checked_mul(16)?.checked_add(u64::from(digit))
+    })?;
+    let lws = rest
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    match &rest[lws..] {
+        [] => Some(size),
+        [b';', extension @ ..] if !extension.contains(&b'\r') => Some(size),
+        _ => None,
     }
 }
 

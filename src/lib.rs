@@ -19,6 +19,8 @@ pub mod dev_auth;
 pub mod docs;
 pub mod error;
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headers;
 pub mod metrics;
 pub mod park;

@@ -66,6 +66,62 @@ fn an_unreadable_length_beside_chunked_is_flagged_too() {
     }
 }
 
+/// A chunked request whose framing hyper reads one way and httparse's helpers another,
+/// then a CL+TE request: the watch must still find the second head (fuzz finding, issue 19).
+fn desync_then_both(first_body: &[u8]) -> Vec<u8> {
+    let head = b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    [&head[..], first_body, BOTH].concat()
+}
+
+#[test]
+fn a_long_zero_padded_chunk_size_keeps_the_watch_on() {
+    // hyper takes any number of hex digits that fit in a u64; httparse's parser stops at 16.
+    every_split(
+        &desync_then_both(b"00000000000000000005\r\nhello\r\n0\r\n\r\n"),
+        Some(1),
+    );
+    // Past u64 hyper refuses the body and closes: nothing more to follow.
+    every_split(&desync_then_both(b"10000000000000000\r\n"), None);
+}
+
+#[test]
+fn a_bare_lf_does_not_end_a_trailer_line_or_the_trailers() {
+    // hyper: "X-T: 1\n\nPOST ... HTTP/1.1" is one trailer line, the wrapper's head more of
+    // them, and the request after them is the CL+TE one (index 1); a reading that ended the
+    // trailers at "\n\n" would take the wrapper for index 1 and BOTH for its body.
+    let wrapper = format!("POST /x HTTP/1.1\r\nContent-Length: {}\r\n\r\n", BOTH.len());
+    let first = [&b"5\r\nhello\r\n0\r\nX-T: 1\n\n"[..], wrapper.as_bytes()].concat();
+    every_split(&desync_then_both(&first), Some(1));
+    let first = [&b"5\r\nhello\r\n0\r\n\n"[..], wrapper.as_bytes()].concat();
+    every_split(&desync_then_both(&first), Some(1));
+}
+
+#[test]
+fn chunk_size_lines_are_read_as_hyper_reads_them() {
+    let cases: [(&[u8], Option<u64>); 12] = [
+        (b"5\r\n", Some(5)),
+        (b"00000000000000000000a\r\n", Some(10)),
+        (b"ffffffffffffffff\r\n", Some(u64::MAX)),
+        (b"10000000000000000\r\n", None),
+        (b"5 \t ;ext=\"v\"\r\n", Some(5)),
+        (b"5;\r\n", Some(5)),
+        (b"5\n", None),
+        (b"5;a\rb\r\n", None),
+        (b"\r\n", None),
+        (b" 5\r\n", None),
+        (b"+5\r\n", None),
+        (b"5\x0c\r\n", None),
+    ];
+    for (line, size) in cases {
+        assert_eq!(
+            chunk_size_line(line),
+            size,
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
 #[test]
 fn framing_headers_inside_a_body_are_not_a_head() {
     // A body that looks like a smuggled request must not be read as one.

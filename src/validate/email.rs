@@ -150,7 +150,7 @@ fn plain_host_name(domain: &[u8]) -> Option<bool> {
 }
 
 /// python-email-validator's rules, step by step as upstream takes them.
-fn validate_faithfully(value: &str) -> Result<String, Reason> {
+pub(crate) fn validate_faithfully(value: &str) -> Result<String, Reason> {
     if value.chars().count() > MAX_EMAIL_LENGTH {
         return Err(format!(
             "Length must not exceed {MAX_EMAIL_LENGTH} characters"

@@ -10,16 +10,16 @@
 #![allow(clippy::doc_markdown)]
 
 mod echo;
-mod email;
+pub(crate) mod email;
 mod email_chars;
 mod email_domain;
 mod email_idna;
 mod email_pretty;
 mod errors;
 mod form;
-mod form_parse;
+pub(crate) mod form_parse;
 mod idna_tables;
-mod json;
+pub(crate) mod json;
 mod json_routes;
 mod punycode;
 mod pytext;

@@ -6,13 +6,15 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
@@ -114,6 +116,8 @@ struct Plan {
 #[derive(Default)]
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
+    /// Every byte read, one log per connection in accept order (see [`Recording`]).
+    raw: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
     connections: AtomicUsize,
     /// Connections whose serving has ended (see [`MockUpstream::connections_ended`]).
     ended: AtomicUsize,
@@ -281,6 +285,15 @@ impl MockUpstream {
         requests.into_iter().next().expect("one request")
     }
 
+    /// The bytes received on each connection, in accept order, exactly as they arrived
+    /// (after TLS): what a smuggling test needs to see that nothing ambiguous was forwarded.
+    pub fn raw_received(&self) -> Vec<Vec<u8>> {
+        let logs = self.shared.raw.lock().expect("raw lock");
+        logs.iter()
+            .map(|log| log.lock().expect("raw log lock").clone())
+            .collect()
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
@@ -374,6 +387,10 @@ async fn serve<S>(io: &mut S, shared: &Shared, plan: &Plan) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    shared.raw.lock().expect("raw lock").push(log.clone());
+    let mut recording = Recording { inner: io, log };
+    let io = &mut recording;
     let mut buf = Vec::new();
     for served in 0usize.. {
         let Some(request) = read_request(io, &mut buf).await else {
@@ -459,6 +476,50 @@ where
         }
     }
     Outcome::Closed
+}
+
+/// A connection whose reads are appended to a log as they arrive; writes pass through.
+struct Recording<'a, S> {
+    inner: &'a mut S,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recording<'_, S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut *this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let new = &buf.filled()[before..];
+            this.log
+                .lock()
+                .expect("raw log lock")
+                .extend_from_slice(new);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<'_, S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 /// Waits `delay` before answering, watching the connection meanwhile (as a server notices a
