@@ -12,6 +12,9 @@ use ipnet::IpNet;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+mod shield;
+pub use shield::{ShieldArgs, Toggle};
+
 /// The default central service, as the FastAPI app we replace had it.
 pub const DEFAULT_AUTH_URL: &str = "https://auth-central-challange.vercel.app";
 
@@ -98,6 +101,9 @@ pub struct Cli {
     /// single-threaded runtime (no work stealing), the cheapest shape for a pinned core.
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
+
+    #[command(flatten)]
+    pub shield: ShieldArgs,
 
     /// Flags of the development auth service started by `--dev`.
     #[command(
@@ -304,6 +310,8 @@ pub struct Config {
     pub pool_idle_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub access_log: AccessLog,
+    /// Coalescing, the /protected micro-cache and the breaker.
+    pub shield: ShieldArgs,
 }
 
 impl Config {
@@ -325,6 +333,7 @@ impl Config {
             pool_idle_timeout: Duration::from_secs(4),
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
+            shield: ShieldArgs::default(),
         }
     }
 
@@ -350,6 +359,7 @@ impl Config {
             pool_idle_timeout: cli.pool_idle_timeout,
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,
+            shield: cli.shield.clone(),
         })
     }
 }

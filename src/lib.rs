@@ -25,6 +25,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod shield;
 pub mod upstream;
 pub mod validate;
 

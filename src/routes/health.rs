@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use super::RouteCx;
 use crate::body::ProxyBody;
 use crate::error::json_response;
+use crate::upstream::BreakerState;
 
 /// The longest a readiness probe of the central service may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,6 +24,14 @@ pub async fn readyz(cx: &RouteCx<'_>) -> Response<ProxyBody> {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from_static(br#"{"status":"unavailable","reason":"shutting down"}"#),
+        );
+    }
+    if state.upstream.breaker().state == BreakerState::Open {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(
+                br#"{"status":"unavailable","reason":"central auth service failing (breaker open)"}"#,
+            ),
         );
     }
     let timeout = PROBE_TIMEOUT.min(state.config.upstream_timeout);

@@ -6,6 +6,7 @@ pub mod login;
 pub mod protected;
 pub mod refresh;
 pub mod register;
+pub mod shared;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -88,6 +89,16 @@ pub async fn forward_validated(
     content_type: HeaderValue,
     validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let (parts, body) = read_validated(request, cx, validate).await?;
+    forward(cx, &parts, validated(uri, content_type, body)).await
+}
+
+/// Reads the body (bounded) and `validate`s it into the upstream body.
+pub async fn read_validated(
+    request: Request<Incoming>,
+    cx: &RouteCx<'_>,
+    validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
+) -> Result<(Parts, Bytes), ProxyError> {
     let (parts, body) = request.into_parts();
     let config = &cx.state.config;
     let bytes = body::read_bounded(
@@ -98,14 +109,18 @@ pub async fn forward_validated(
     )
     .await?;
     let body = validate(request_content_type(&parts), &bytes)?;
-    let outbound = Outbound {
+    Ok((parts, body))
+}
+
+/// A validated body going to `uri` as a `POST` labelled `content_type`.
+pub fn validated(uri: &http::Uri, content_type: HeaderValue, body: Bytes) -> Outbound<'static> {
+    Outbound {
         method: Method::POST,
         uri: uri.clone(),
         content_type: Some(content_type),
         body,
         credentials: Credentials::None,
-    };
-    forward(cx, &parts, outbound).await
+    }
 }
 
 /// The request's `Content-Type`, raw.

@@ -13,9 +13,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::config::Config;
 
+mod breaker;
 mod limit;
 mod pool;
 
+use breaker::{Breaker, Outcome};
+pub use breaker::{BreakerStats, State as BreakerState};
 use limit::Limit;
 pub use pool::UpstreamBody;
 use pool::{ConnectError, Pool, SendError, Sender};
@@ -37,6 +40,11 @@ pub enum UpstreamError {
     /// `--upstream-max-connections` requests were in flight and the wait queue was full, or
     /// no slot came free within `--upstream-timeout`. Nothing was sent.
     Busy,
+    /// The breaker is open (the central service kept failing): nothing was sent; retry in
+    /// this many seconds.
+    Unavailable(u64),
+    /// Another request's failure, shared by the requests coalesced with it.
+    Shared(Arc<UpstreamError>),
 }
 
 impl UpstreamError {
@@ -44,7 +52,8 @@ impl UpstreamError {
         match self {
             UpstreamError::ConnectTimeout | UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             UpstreamError::Connect(_) | UpstreamError::Exchange(_) => StatusCode::BAD_GATEWAY,
-            UpstreamError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Busy | UpstreamError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Shared(e) => e.status(),
         }
     }
 
@@ -56,6 +65,8 @@ impl UpstreamError {
             UpstreamError::Connect(_) => "connect",
             UpstreamError::Exchange(_) => "exchange",
             UpstreamError::Busy => "upstream_busy",
+            UpstreamError::Unavailable(_) => "breaker_open",
+            UpstreamError::Shared(e) => e.reason(),
         }
     }
 
@@ -74,6 +85,28 @@ impl UpstreamError {
             UpstreamError::Busy => {
                 br#"{"detail":"Too many requests to the central auth service; retry shortly"}"#
             }
+            UpstreamError::Unavailable(_) => br#"{"detail":"Central auth service unavailable"}"#,
+            UpstreamError::Shared(e) => e.detail(),
+        }
+    }
+
+    /// The `Retry-After` seconds of a 503 the proxy gave without asking the central service.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            UpstreamError::Busy => Some(1),
+            UpstreamError::Unavailable(seconds) => Some(*seconds),
+            UpstreamError::Shared(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// What this failure says about the central service's health, for the breaker.
+    fn outcome(&self) -> Outcome {
+        match self {
+            UpstreamError::ConnectTimeout | UpstreamError::Timeout | UpstreamError::Connect(_) => {
+                Outcome::Failed
+            }
+            _ => Outcome::Other,
         }
     }
 }
@@ -143,6 +176,8 @@ pub struct Upstream {
     /// `--upstream-max-connections`: requests in flight to the central service.
     limit: Arc<Limit>,
     health: Arc<Health>,
+    /// Fast-fail while the central service is down (`--breaker-failures`).
+    breaker: Arc<Breaker>,
 }
 
 /// When the central service last answered, for `/readyz`.
@@ -193,6 +228,7 @@ impl Upstream {
                 epoch: Instant::now(),
                 last_answer_ms: AtomicU64::new(0),
             }),
+            breaker: Arc::new(Breaker::new(config.shield.breaker_failures)),
         })
     }
 
@@ -200,8 +236,28 @@ impl Upstream {
     ///
     /// `build` runs a second time only for the one retry after a stale pooled connection, so the
     /// common path builds the request once and clones nothing. The request's place among those
-    /// in flight ([`Limit`]) is held until its answer's body ends.
+    /// in flight ([`Limit`]) is held until its answer's body ends. While the [`Breaker`] is
+    /// open, nothing is sent: 503 at once.
     pub async fn send(
+        &self,
+        build: impl Fn() -> Request<Full<Bytes>>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let pass = self.breaker.pass().map_err(UpstreamError::Unavailable)?;
+        let result = self.send_within_limits(build).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Answered,
+            Err(e) => e.outcome(),
+        };
+        self.breaker.record(pass, outcome);
+        result
+    }
+
+    /// The breaker's state and counters.
+    pub fn breaker(&self) -> BreakerStats {
+        self.breaker.stats()
+    }
+
+    async fn send_within_limits(
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
