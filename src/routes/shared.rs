@@ -81,7 +81,10 @@ async fn wait_or_lead<'f>(
                 cx.upstream.coalesced = None;
                 Waited::NotShared
             }
-            Outcome::Abandoned => continue,
+            Outcome::Abandoned => {
+                cx.upstream.coalesced = None;
+                continue;
+            }
         });
     }
 }
