@@ -91,6 +91,7 @@ ab_main() {
   fi
   mkdir -p "$OUT"
   rm -rf "$OUT/stub"
+  make_tls # the stub's https server needs it, as in bench/run.sh and bench/profile.sh
   probe_perf
   ulimit -n 16384
   RESULTS=$OUT/ab-results.txt

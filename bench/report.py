@@ -397,6 +397,11 @@ def main():
     shield = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shield.md")
     if os.path.exists(shield):
         with open(shield) as f:
+    # Levers measured with bench/ab.sh (auth-proxy against itself), kept by hand in
+    # bench/levers.md with the command that measured each: carried into every regenerated file.
+    levers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "levers.md")
+    if os.path.exists(levers):
+        with open(levers, encoding="utf-8") as f:
             out.append(f.read())
     print("\n".join(out))
 

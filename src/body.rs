@@ -4,13 +4,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::upstream::UpstreamBody;
+use crate::metrics::Metrics;
+use crate::upstream::{body_error_kind, BodyError, Chain, UpstreamBody};
 
 use crate::error::ProxyError;
 
@@ -20,10 +23,58 @@ use crate::error::ProxyError;
 #[derive(Debug)]
 pub enum ProxyBody {
     Full(Option<Bytes>),
-    Upstream(UpstreamBody),
+    Upstream(Streamed),
+}
+
+/// The central service's body on its way to the client, watched for a cut after the head left.
+#[derive(Debug)]
+pub struct Streamed {
+    body: UpstreamBody,
+    sent: u64,
+    /// Who to tell if the body breaks; set by the service once the head is answered.
+    pub cut: Option<CutReport>,
+}
+
+/// What the line about a cut body says, and where it is counted.
+#[derive(Debug)]
+pub struct CutReport {
+    pub request_id: HeaderValue,
+    pub route: &'static str,
+    pub status: u16,
+    pub metrics: Option<Arc<Metrics>>,
+}
+
+impl CutReport {
+    /// The client has the head (and `sent` body bytes) already and will see the cut; the access
+    /// line said the status. This second `access` line says the body broke, and why.
+    fn report(self, sent: u64, e: &(dyn std::error::Error + 'static)) {
+        let kind = body_error_kind(e);
+        if let Some(metrics) = &self.metrics {
+            metrics.upstream_failed(kind);
+        }
+        tracing::warn!(
+            target: "access",
+            request_id = self.request_id.to_str().unwrap_or("-"),
+            route = self.route,
+            status = self.status,
+            bytes_sent = sent,
+            error = kind,
+            step = "read body",
+            cause = %Chain(e),
+            "response body cut: the central service's body broke after the head was sent"
+        );
+    }
 }
 
 impl ProxyBody {
+    pub fn upstream(body: UpstreamBody) -> Self {
+        ProxyBody::Upstream(Streamed {
+            body,
+            sent: 0,
+            cut: None,
+        })
+    }
+
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         ProxyBody::Full(Some(bytes.into()))
     }
@@ -35,12 +86,12 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             ProxyBody::Full(bytes) => Poll::Ready(
                 bytes
@@ -48,14 +99,30 @@ impl Body for ProxyBody {
                     .filter(|b| !b.is_empty())
                     .map(|b| Ok(Frame::data(b))),
             ),
-            ProxyBody::Upstream(body) => Pin::new(body).poll_frame(cx),
+            ProxyBody::Upstream(streamed) => {
+                let polled = Pin::new(&mut streamed.body).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            streamed.sent += data.len() as u64;
+                        }
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        if let Some(cut) = streamed.cut.take() {
+                            cut.report(streamed.sent, &**e);
+                        }
+                    }
+                    _ => {}
+                }
+                polled
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             ProxyBody::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
-            ProxyBody::Upstream(body) => body.is_end_stream(),
+            ProxyBody::Upstream(streamed) => streamed.body.is_end_stream(),
         }
     }
 
@@ -64,7 +131,7 @@ impl Body for ProxyBody {
             ProxyBody::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            ProxyBody::Upstream(body) => body.size_hint(),
+            ProxyBody::Upstream(streamed) => streamed.body.size_hint(),
         }
     }
 }

@@ -26,6 +26,11 @@ pub struct Cli {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
 
+    /// Address of a separate listener for /metrics (Prometheus text), /healthz and /readyz;
+    /// unset, no metrics are kept. Keep it off the public interface.
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Central auth service base URL (http or https); a path prefix is kept.
     #[arg(long, env = "AUTH_URL", default_value = DEFAULT_AUTH_URL, value_parser = parse_auth_url)]
     pub auth_url: AuthUrl,
@@ -42,7 +47,8 @@ pub struct Cli {
     #[arg(long, env = "CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Time allowed for the whole upstream exchange up to the response headers.
+    /// Time allowed for the whole upstream exchange up to the response headers; also the
+    /// longest pause allowed inside a response body.
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
 
@@ -104,6 +110,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub shield: ShieldArgs,
+    /// Login throttling flags.
+    #[command(flatten, next_help_heading = "Login throttling (off by default)")]
+    pub rate_limit: crate::ratelimit::RateLimitArgs,
 
     /// Flags of the development auth service started by `--dev`.
     #[command(
@@ -312,6 +321,10 @@ pub struct Config {
     pub access_log: AccessLog,
     /// Coalescing, the /protected micro-cache and the breaker.
     pub shield: ShieldArgs,
+    /// `--login-rate-limit*`; `None`: no login throttling.
+    pub login_limit: Option<crate::ratelimit::Settings>,
+    /// `--metrics-listen`: metrics are kept only when it is set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -334,6 +347,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
             shield: ShieldArgs::default(),
+            login_limit: None,
+            metrics_listen: None,
         }
     }
 
@@ -360,6 +375,8 @@ impl Config {
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,
             shield: cli.shield.clone(),
+            login_limit: cli.rate_limit.settings()?,
+            metrics_listen: cli.metrics_listen,
         })
     }
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
 use crate::headers::X_REQUEST_ID;
+use crate::trace::Trace;
 
 /// Longest client-supplied request id kept, in bytes.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -21,6 +22,8 @@ pub struct RequestCtx {
     pub id: HeaderValue,
     pub peer: SocketAddr,
     pub start: Instant,
+    /// The W3C trace this request belongs to (the client's, or one the proxy started).
+    pub trace: Trace,
 }
 
 impl RequestCtx {
@@ -29,6 +32,7 @@ impl RequestCtx {
             id: request_id(headers),
             peer,
             start: Instant::now(),
+            trace: Trace::from_headers(headers),
         }
     }
 }

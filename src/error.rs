@@ -8,7 +8,9 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 
 use crate::body::ProxyBody;
-use crate::upstream::UpstreamError;
+use crate::headers::HostError;
+use crate::ratelimit::{Limit, Throttled};
+use crate::upstream::{Step, UpstreamError};
 
 /// Why the proxy answered instead of the central service.
 #[derive(Debug)]
@@ -27,8 +29,12 @@ pub enum ProxyError {
     BodyTimeout,
     /// An HTTP/1 request with both `Content-Length` and `Transfer-Encoding` (see `framing`).
     AmbiguousFraming,
+    /// A missing, repeated or malformed `Host` (RFC 9112 §3.2, see `headers::request_host`).
+    BadHost(HostError),
     /// Input that FastAPI would reject: a 422 or 400 with its body already rendered.
     Invalid(StatusCode, Bytes),
+    /// A `/login` over `--login-rate-limit` or `--login-rate-limit-ip`: 429, not forwarded.
+    Throttled(Throttled),
     /// The central service failed us.
     Upstream(UpstreamError),
 }
@@ -41,14 +47,18 @@ impl ProxyError {
             ProxyError::NotAuthenticated => StatusCode::UNAUTHORIZED,
             ProxyError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::ClientBody | ProxyError::AmbiguousFraming => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBody | ProxyError::AmbiguousFraming | ProxyError::BadHost(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ProxyError::Invalid(status, _) => *status,
+            ProxyError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::Upstream(e) => e.status(),
         }
     }
 
     /// Whether the client connection must close after this answer: the request body may be
-    /// left unread, and reading it to keep the connection would hand a client free work.
+    /// left unread, and reading it to keep the connection would hand a client free work; a
+    /// client that sends a bad `Host` is not one to keep talking to (nginx closes too).
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
@@ -56,6 +66,7 @@ impl ProxyError {
                 | ProxyError::ClientBody
                 | ProxyError::BodyTimeout
                 | ProxyError::AmbiguousFraming
+                | ProxyError::BadHost(_)
         )
     }
 
@@ -71,7 +82,22 @@ impl ProxyError {
             ProxyError::ClientBody => Some("client_body"),
             ProxyError::BodyTimeout => Some("client_body_timeout"),
             ProxyError::AmbiguousFraming => Some("ambiguous_framing"),
+            ProxyError::Throttled(Throttled {
+                limit: Limit::User, ..
+            }) => Some("login_rate_limited"),
+            ProxyError::Throttled(Throttled {
+                limit: Limit::Ip, ..
+            }) => Some("login_ip_rate_limited"),
+            ProxyError::BadHost(_) => Some("bad_host"),
             ProxyError::Upstream(e) => Some(e.reason()),
+        }
+    }
+
+    /// The step of the exchange with the central service that failed, for an upstream failure.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            ProxyError::Upstream(e) => Some(e.step()),
+            _ => None,
         }
     }
 
@@ -96,7 +122,9 @@ impl ProxyError {
             ProxyError::AmbiguousFraming => Bytes::from_static(
                 br#"{"detail":"Content-Length and Transfer-Encoding together are not allowed"}"#,
             ),
+            ProxyError::BadHost(e) => Bytes::from_static(e.detail()),
             ProxyError::Invalid(_, body) => body.clone(),
+            ProxyError::Throttled(_) => Bytes::from_static(br#"{"detail":"Too Many Requests"}"#),
             ProxyError::Upstream(e) => Bytes::from_static(e.detail()),
         }
     }
@@ -117,9 +145,55 @@ impl ProxyError {
                     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 }
             }
+            ProxyError::Throttled(throttled) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(throttled.retry_after_secs()),
+                );
+            }
             _ => {}
         }
         response
+    }
+}
+
+impl std::fmt::Display for ProxyError {
+    /// What the proxy refused or what failed; an upstream failure's step and cause follow
+    /// through `source()` (see [`crate::upstream::Chain`]).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyError::NotFound => f.write_str("no such route"),
+            ProxyError::MethodNotAllowed(allow) => write!(f, "method not allowed (allow: {allow})"),
+            ProxyError::NotAuthenticated => f.write_str("no usable bearer credentials"),
+            ProxyError::BodyTooLarge => f.write_str("request body over --max-body-bytes"),
+            ProxyError::ClientBody => f.write_str("request body could not be read"),
+            ProxyError::BodyTimeout => {
+                f.write_str("request body not received within --client-body-timeout")
+            }
+            ProxyError::AmbiguousFraming => {
+                f.write_str("Content-Length and Transfer-Encoding together")
+            }
+            ProxyError::BadHost(e) => f.write_str(match e {
+                HostError::Missing => "HTTP/1.1 request without Host",
+                HostError::Repeated => "more than one Host line",
+                HostError::Invalid => "Host is not host[:port]",
+            }),
+            ProxyError::Invalid(status, _) => write!(f, "invalid input ({status})"),
+            ProxyError::Throttled(Throttled { limit, .. }) => f.write_str(match limit {
+                Limit::User => "login attempts over --login-rate-limit",
+                Limit::Ip => "login attempts over --login-rate-limit-ip",
+            }),
+            ProxyError::Upstream(_) => f.write_str("central auth service failed"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProxyError::Upstream(e) => Some(e),
+            _ => None,
+        }
     }
 }
 

@@ -13,6 +13,9 @@
 //! where the next head starts. It never changes a byte. Any input it cannot follow (HTTP/2,
 //! a malformed head, which hyper rejects anyway) switches it off for that connection.
 //!
+//! It also turns hyper's 431 for a `Content-Length` hyper cannot represent into the 413 any
+//! other too-large length gets (see [`length`]).
+//!
 //! The same watch tells `park.rs` when an idle HTTP/1 connection may be parked
 //! ([`Verdicts::parkable`]): whether every byte read so far belongs to a complete request the
 //! service was handed, and whether a write is still waiting for the client.
@@ -41,6 +44,9 @@ const MAX_HEADERS: usize = 100;
 pub struct Verdicts {
     /// Index of the first request head carrying both framing headers, or `u64::MAX`.
     ambiguous: AtomicU64,
+    /// Index of the first request head whose `Content-Length` hyper refuses as too large
+    /// (over [`length::HYPER_MAX_LENGTH`]), or `u64::MAX`.
+    oversized: AtomicU64,
     /// Requests the service has taken so far.
     dispatched: AtomicU64,
     /// Request heads the watcher has seen so far.
@@ -56,6 +62,7 @@ impl Verdicts {
     pub fn new() -> Arc<Self> {
         Arc::new(Verdicts {
             ambiguous: AtomicU64::new(u64::MAX),
+            oversized: AtomicU64::new(u64::MAX),
             dispatched: AtomicU64::new(0),
             heads: AtomicU64::new(0),
             boundary: AtomicBool::new(true),
@@ -77,6 +84,12 @@ impl Verdicts {
     /// HTTP/1 requests the service has taken on this connection so far.
     pub fn dispatched(&self) -> u64 {
         self.dispatched.load(Ordering::Relaxed)
+    }
+
+    /// Whether the next head hyper parses is one whose length it will refuse (every earlier
+    /// head has been handed to the service).
+    fn next_head_is_oversized(&self) -> bool {
+        self.oversized.load(Ordering::Relaxed) == self.dispatched.load(Ordering::Relaxed)
     }
 
     /// Called once per HTTP/1 request, in order: whether this request's head was ambiguous.
@@ -191,6 +204,10 @@ impl Tracker {
                         self.verdicts.ambiguous.store(index, Ordering::Release);
                         State::Off
                     }
+                    Framing::Oversized => {
+                        self.verdicts.oversized.store(index, Ordering::Relaxed);
+                        State::Off
+                    }
                     Framing::Chunked => State::ChunkSize,
                     Framing::Length(0) => State::Head,
                     Framing::Length(n) => State::Body(n),
@@ -252,6 +269,8 @@ enum Framing {
     Length(u64),
     Chunked,
     Ambiguous,
+    /// A `Content-Length` over [`length::HYPER_MAX_LENGTH`], which hyper answers with 431.
+    Oversized,
     /// Something hyper rejects (bad length, non-chunked coding): stop following.
     Unknown,
 }
@@ -329,6 +348,8 @@ struct FramingHeaders {
     chunked: Option<bool>,
     /// A `Content-Length` hyper refuses.
     bad_length: bool,
+    /// The first `Content-Length`, the one hyper checks first, is a number too large for hyper.
+    oversized: bool,
 }
 
 impl FramingHeaders {
@@ -340,7 +361,11 @@ impl FramingHeaders {
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
             {
-                Some(n) => self.length = Some(n),
+                Some(n) => {
+                    let first = self.length.is_none() && !self.bad_length;
+                    self.oversized |= first && n > length::HYPER_MAX_LENGTH;
+                    self.length = Some(n);
+                }
                 None => self.bad_length = true,
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
@@ -358,6 +383,7 @@ impl FramingHeaders {
             (true, Some(_)) => Framing::Ambiguous,
             (false, Some(true)) => Framing::Chunked,
             (false, Some(false)) => Framing::Unknown,
+            (true, None) if self.oversized => Framing::Oversized,
             (true, None) => self
                 .length
                 .filter(|_| !self.bad_length)
@@ -374,6 +400,8 @@ pub struct FramingWatch<T> {
     /// Bytes read from `inner` earlier and handed back unparsed (by a parked hyper connection);
     /// served before `inner` is read again, and not fed to the tracker a second time.
     replay: Bytes,
+    /// Our answer in place of hyper's 431 to an oversized length, still to be written.
+    answer: Bytes,
 }
 
 impl<T> FramingWatch<T> {
@@ -382,6 +410,7 @@ impl<T> FramingWatch<T> {
             inner,
             tracker: Tracker::new(verdicts),
             replay: Bytes::new(),
+            answer: Bytes::new(),
         }
     }
 
@@ -402,6 +431,24 @@ impl<T> FramingWatch<T> {
             .verdicts
             .boundary
             .store(boundary, Ordering::Relaxed);
+    }
+
+    /// Writes what is left of [`Self::answer`].
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>
+    where
+        T: AsyncWrite + Unpin,
+    {
+        while !self.answer.is_empty() {
+            let polled = Pin::new(&mut self.inner).poll_write(cx, &self.answer);
+            match std::task::ready!(self.note_write(polled)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    let _ = self.answer.split_to(n);
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn note_write<R>(&self, polled: Poll<R>) -> Poll<R> {
@@ -445,6 +492,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.tracker.verdicts.next_head_is_oversized() {
+            if let Some(date) = length::hyper_refusal_date(buf) {
+                this.answer = length::too_large_answer(date);
+                // Written by the flush hyper makes next; hyper's own bytes count as written.
+                return Poll::Ready(Ok(buf.len()));
+            }
+        }
         let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.note_write(polled)
     }
@@ -465,6 +519,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        std::task::ready!(this.poll_answer(cx))?;
         let polled = Pin::new(&mut this.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = polled {
             this.tracker
@@ -476,9 +531,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for FramingWatch<T> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        std::task::ready!(this.poll_answer(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+mod length;
 
 #[cfg(test)]
 mod tests;

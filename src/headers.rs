@@ -12,6 +12,14 @@
 //! - `X-Forwarded-For/-Proto/-Host` and `Forwarded` are taken from a peer inside
 //!   `--trusted-proxies` only (nginx's `real_ip` model); from anyone else they are discarded and
 //!   rebuilt from the connection, so a client cannot spoof its address to the auth service.
+//! - `X-Real-IP` is set as nginx deployments set it (`proxy_set_header X-Real-IP
+//!   $remote_addr`), from the same decision: a trusted peer's own `X-Real-IP` is kept (it knows
+//!   the client; without `real_ip` nginx would send itself), otherwise the peer's address.
+//! - [`TRUSTED_ONLY`] headers — other client-address headers (`True-Client-IP`,
+//!   `CF-Connecting-IP`, `X-Client-IP`), URL-building ones (`X-Forwarded-Port/-Prefix`) and
+//!   request-rewriting ones that frameworks obey (`X-Original-URL`, `X-Rewrite-URL`: a path
+//!   override behind access rules, CVE-2018-14773; `X-HTTP-Method-Override`) — pass from a
+//!   trusted peer, which set them, and are dropped from anyone else, who could only forge them.
 //! - `X-Request-Id` is replaced by the request's id (see `context`).
 //! - Every other end-to-end header (`Cookie`, `User-Agent`, `Accept`, `Accept-Language`, tracing
 //!   headers such as `traceparent`) passes unchanged, as nginx and Envoy pass them: the central
@@ -23,6 +31,11 @@
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+mod client_ip;
+pub use client_ip::{client_ip, is_trusted_proxy};
+mod host;
+pub use host::{request_host, HostError};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 pub const HOP_BY_HOP: [HeaderName; 9] = [
@@ -41,16 +54,35 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const FORWARDED: HeaderName = header::FORWARDED;
 /// Forwarding headers: taken from a trusted peer, rebuilt for anyone else (see [`forwarding`]).
-/// This list and [`REBUILT`] are the policy as data; `is_never_forwarded` is their fast form,
-/// and a unit test keeps the two equal.
+/// This list, [`REBUILT`] and [`TRUSTED_ONLY`] are the policy as data; [`policy`] is their
+/// fast form, and a unit test keeps the two equal.
 #[cfg_attr(not(test), allow(dead_code))]
-const FORWARDING: [HeaderName; 4] = [
+const FORWARDING: [HeaderName; 5] = [
     X_FORWARDED_FOR,
     X_FORWARDED_PROTO,
     X_FORWARDED_HOST,
     FORWARDED,
+    X_REAL_IP,
+];
+
+/// Headers that only a `--trusted-proxies` peer may send upstream; from anyone else they are
+/// dropped. Each is believed by some upstream stack, so from a client each is a forgery.
+#[cfg_attr(not(test), allow(dead_code))]
+const TRUSTED_ONLY: [HeaderName; 8] = [
+    // The client's address, as CDNs and load balancers name it (Akamai, Cloudflare, others).
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("x-client-ip"),
+    // The public URL's port and path prefix (Traefik, Spring, ASP.NET build redirects from them).
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    // Path and method overrides that IIS, Symfony/Zend and many frameworks obey.
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-http-method-override"),
 ];
 
 /// Headers that the proxy always sets itself on the upstream request.
@@ -95,9 +127,14 @@ pub fn outbound_request(
     // Clients rarely send `Connection` over HTTP/1.1 keep-alive (and never over HTTP/2): look
     // up the names it lists only when it is there, not once per header.
     let has_connection = incoming.contains_key(header::CONNECTION);
-    let mut out = HeaderMap::with_capacity(incoming.keys_len() + 6);
+    let mut out = HeaderMap::with_capacity(incoming.keys_len() + 7);
     for (name, value) in incoming {
-        if is_never_forwarded(name) || (has_connection && is_connection_named(incoming, name)) {
+        match policy(name) {
+            Policy::Pass => {}
+            Policy::TrustedOnly if origin.trusted => {}
+            Policy::TrustedOnly | Policy::Never => continue,
+        }
+        if has_connection && is_connection_named(incoming, name) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -187,25 +224,38 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     hop_by_hop_index(name).is_some()
 }
 
-/// Whether a client header never goes upstream as sent: hop-by-hop ([`HOP_BY_HOP`]), rebuilt
-/// ([`REBUILT`]), `Authorization` (routes pass their validated bearer) or forwarding
-/// ([`FORWARDING`]). One `match` on the lower-case name instead of 19 comparisons per header;
-/// a unit test keeps it equal to those lists.
-fn is_never_forwarded(name: &HeaderName) -> bool {
-    is_hop_by_hop(name)
-        || matches!(
-            name.as_str(),
-            "host"
-                | "content-length"
-                | "content-type"
-                | "expect"
-                | "x-request-id"
-                | "authorization"
-                | "x-forwarded-for"
-                | "x-forwarded-proto"
-                | "x-forwarded-host"
-                | "forwarded"
-        )
+/// What happens to a client header on its way upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// End to end: copied as sent.
+    Pass,
+    /// Copied only from a `--trusted-proxies` peer ([`TRUSTED_ONLY`]).
+    TrustedOnly,
+    /// Never copied as sent: hop-by-hop ([`HOP_BY_HOP`]), rebuilt ([`REBUILT`]),
+    /// `Authorization` (routes pass their validated bearer) or forwarding ([`FORWARDING`]).
+    Never,
+}
+
+/// The policy for one client header: one `match` on the lower-case name instead of 28
+/// comparisons per header; a unit test keeps it equal to the lists.
+fn policy(name: &HeaderName) -> Policy {
+    if is_hop_by_hop(name) {
+        return Policy::Never;
+    }
+    match name.as_str() {
+        "host" | "content-length" | "content-type" | "expect" | "x-request-id"
+        | "authorization" | "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host"
+        | "forwarded" | "x-real-ip" => Policy::Never,
+        "true-client-ip"
+        | "cf-connecting-ip"
+        | "x-client-ip"
+        | "x-forwarded-port"
+        | "x-forwarded-prefix"
+        | "x-original-url"
+        | "x-rewrite-url"
+        | "x-http-method-override" => Policy::TrustedOnly,
+        _ => Policy::Pass,
+    }
 }
 
 /// Whether `name` is listed in `Connection` (comma-separated tokens, any number of lines).
@@ -218,7 +268,8 @@ fn is_connection_named(headers: &HeaderMap, name: &HeaderName) -> bool {
         .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
-/// `X-Forwarded-*` for the upstream request: a trusted peer's chain extended, anyone else's replaced.
+/// `X-Forwarded-*` and `X-Real-IP` for the upstream request: a trusted peer's chain extended,
+/// anyone else's replaced.
 fn forwarding(incoming: &HeaderMap, origin: &Origin<'_>, out: &mut HeaderMap) {
     let trusted_last = |name: &HeaderName| {
         if origin.trusted {
@@ -252,6 +303,8 @@ fn forwarding(incoming: &HeaderMap, origin: &Origin<'_>, out: &mut HeaderMap) {
     if let Some(host) = trusted_last(&X_FORWARDED_HOST).or_else(|| origin.host.cloned()) {
         out.append(X_FORWARDED_HOST, host);
     }
+    let real_ip = trusted_last(&X_REAL_IP).unwrap_or_else(|| origin.peer_ip.clone());
+    out.append(X_REAL_IP, real_ip);
     if origin.trusted {
         for value in incoming.get_all(FORWARDED) {
             out.append(FORWARDED, value.clone());

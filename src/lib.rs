@@ -20,12 +20,16 @@ pub mod docs;
 pub mod error;
 pub mod framing;
 pub mod headers;
+pub mod metrics;
 pub mod park;
+pub mod ratelimit;
+pub mod rlimit;
 pub mod router;
 pub mod routes;
 pub mod server;
 pub mod service;
 pub mod shield;
+pub mod trace;
 pub mod upstream;
 pub mod validate;
 

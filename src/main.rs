@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use auth_proxy::config::{parse_auth_url, AuthUrl, Cli, Command, LogFormat};
 use auth_proxy::dev_auth::{self, DevAuth, DevAuthArgs};
+use auth_proxy::rlimit;
 use auth_proxy::{AppState, Config};
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -27,14 +28,16 @@ fn main() -> ExitCode {
     };
     // Held until exit: dropping it flushes the log lines still queued.
     let _log_flush = init_tracing(cli.log_format);
+    // Before any descriptor is opened, as nginx's `worker_rlimit_nofile` and Go's runtime do.
+    let nofile = rlimit::raise_nofile();
     let runtime = match runtime(cli.worker_threads).build() {
         Ok(runtime) => runtime,
         Err(e) => return config_error(&format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(run(cli))
+    runtime.block_on(run(cli, nofile))
 }
 
-async fn run(cli: Cli) -> ExitCode {
+async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     if let Some(Command::DevAuth { listen, args }) = &cli.command {
         return run_dev_auth(*listen, args).await;
     }
@@ -67,11 +70,30 @@ async fn run(cli: Cli) -> ExitCode {
             ))
         }
     };
+    let state = Arc::new(state);
+    let metrics_at = match cli.metrics_listen {
+        Some(addr) => match auth_proxy::metrics::start(addr, &state).await {
+            Ok(bound) => Some(bound),
+            Err(message) => return config_error(&message),
+        },
+        None => None,
+    };
+    // Only once the configuration is known to be valid: an invalid one gets exactly one line.
+    let upstream = u64::from(state.config.upstream_max_connections);
+    let max_connections = state.config.max_connections;
+    nofile.warn_if_short(
+        max_connections,
+        upstream,
+        rlimit::needed(max_connections, upstream, cli.dev),
+    );
     match listener.local_addr() {
         Ok(addr) => eprintln!("auth-proxy listening on http://{addr}"),
         Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
     }
-    let served = auth_proxy::server::serve(listener, Arc::new(state), shutdown_signal()).await;
+    if let Some(addr) = metrics_at {
+        eprintln!("auth-proxy metrics at http://{addr}/metrics");
+    }
+    let served = auth_proxy::server::serve(listener, state, shutdown_signal()).await;
     if let Some((stop, task)) = dev {
         let _ = stop.send(());
         let _ = task.await;

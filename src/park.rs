@@ -79,9 +79,23 @@ pub const PARK_AFTER: Duration = Duration::from_millis(100);
 pub struct Stats {
     parked: AtomicU64,
     resumed: AtomicU64,
+    /// Parked connections that ended without resuming (client gone, idle deadline, drain).
+    ended_parked: AtomicU64,
+    /// hyper closed the connection at its header-read deadline.
+    header_timeouts: AtomicU64,
 }
 
 impl Stats {
+    /// Connections parked now.
+    pub fn parked_now(&self) -> u64 {
+        let left = self.resumed() + self.ended_parked.load(Ordering::Relaxed);
+        self.parked().saturating_sub(left)
+    }
+
+    pub fn header_timeouts(&self) -> u64 {
+        self.header_timeouts.load(Ordering::Relaxed)
+    }
+
     pub fn parked(&self) -> u64 {
         self.parked.load(Ordering::Relaxed)
     }
@@ -309,6 +323,9 @@ pub async fn serve<S, B>(
         match (ended, deadline) {
             (Ended::Closed(result), _) => {
                 if let Err(e) = result {
+                    if e.is_timeout() {
+                        stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::debug!(error = %e, "client connection ended with an error");
                 }
                 return;
@@ -347,10 +364,14 @@ pub async fn serve<S, B>(
                         stats.resumed.fetch_add(1, Ordering::Relaxed);
                     }
                     Woken::Gone | Woken::Drain => {
+                        stats.ended_parked.fetch_add(1, Ordering::Relaxed);
                         let _ = io.shutdown().await;
                         return;
                     }
-                    Woken::TimedOut => return,
+                    Woken::TimedOut => {
+                        stats.ended_parked.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
                 }
             }
         }
@@ -495,7 +516,7 @@ async fn parked(
 }
 
 /// Resolves when graceful shutdown begins (or the server is gone).
-async fn drained(mut drain: watch::Receiver<()>) {
+pub(crate) async fn drained(mut drain: watch::Receiver<()>) {
     let _ = drain.changed().await;
 }
 

@@ -29,6 +29,49 @@ pub enum Routed {
     RedirectSlash,
 }
 
+impl Routed {
+    /// Every label [`Routed::label`] gives, in [`Routed::index`] order (metrics make one
+    /// series set per label up front).
+    pub const LABELS: [&'static str; 12] = [
+        "/register",
+        "/login",
+        "/refresh",
+        "/protected",
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/docs",
+        "/docs/*",
+        "unmatched",
+        "method-not-allowed",
+        "redirect-slash",
+    ];
+
+    /// The route as the access log and metrics name it (never the raw path: unmatched paths
+    /// are unbounded, and may carry secrets).
+    pub fn label(self) -> &'static str {
+        Self::LABELS[self.index()]
+    }
+
+    /// This verdict's place in [`Routed::LABELS`].
+    pub fn index(self) -> usize {
+        match self {
+            Routed::Found(Route::Register) => 0,
+            Routed::Found(Route::Login) => 1,
+            Routed::Found(Route::Refresh) => 2,
+            Routed::Found(Route::Protected) => 3,
+            Routed::Found(Route::Healthz) => 4,
+            Routed::Found(Route::Readyz) => 5,
+            Routed::Found(Route::OpenApi) => 6,
+            Routed::Found(Route::Docs) => 7,
+            Routed::Found(Route::DocsAsset) => 8,
+            Routed::NotFound => 9,
+            Routed::MethodNotAllowed(_) => 10,
+            Routed::RedirectSlash => 11,
+        }
+    }
+}
+
 /// The methods a path answers.
 #[derive(Clone, Copy)]
 enum Methods {

@@ -92,9 +92,13 @@ pub async fn serve(
         .await
         .is_err()
     {
+        // Finished connections stay in the set until joined: count only those still running.
+        while connections.try_join_next().is_some() {}
+        // From here on a request dropped unanswered was cut by us, not left by its client.
+        state.cutting.store(true, Ordering::Relaxed);
         tracing::warn!(
-            open = connections.len(),
-            "shutdown grace ran out; cutting remaining connections"
+            cut = connections.len(),
+            "shutdown grace ran out; cutting the connections still open"
         );
     }
     connections.shutdown().await;
@@ -167,6 +171,9 @@ impl Acceptor {
         tokio::pin!(stop);
         loop {
             while connections.try_join_next().is_some() {}
+            if self.permits.available_permits() == 0 {
+                self.state.conns.hit_cap();
+            }
             let permit = tokio::select! {
                 biased;
                 () = &mut stop => return,
@@ -202,12 +209,8 @@ impl Acceptor {
     fn connection(&self, stream: TcpStream, peer: SocketAddr) -> PendingConnection {
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
-        let trusted = self
-            .state
-            .config
-            .trusted_proxies
-            .iter()
-            .any(|net| net.contains(&peer.ip().to_canonical()));
+        let trusted =
+            crate::headers::is_trusted_proxy(&self.state.config.trusted_proxies, peer.ip());
         let framing = Verdicts::new();
         // On the heap from the start: the task keeps only a pointer to it.
         let service = Arc::new(ProxyService {
@@ -271,11 +274,13 @@ impl PendingConnection {
     /// connection's parts are stored once in its task, which a parked connection keeps.
     async fn serve(self, permit: OwnedSemaphorePermit, watcher: Watcher) {
         let _permit = permit;
+        let _open = self.service.state.conns.accepted();
         // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or HTTP/2) with no
         // deadline of its own, and hyper's header timeout starts only after that: a client that
         // never speaks would hold its slot forever.
         let first_bytes = self.service.state.config.client_header_timeout;
         let Ok(protocol) = tokio::time::timeout(first_bytes, self.first_bytes()).await else {
+            self.service.state.conns.header_timeout();
             return;
         };
         let state = self.service.state.clone();
@@ -325,7 +330,7 @@ impl PendingConnection {
                     idle: state.config.client_header_timeout,
                     send: state.config.client_send_timeout,
                 };
-                let drain = drained(self.drained);
+                let drain = park::drained(self.drained);
                 let ended = Box::pin(conn_bounds::run(connection, &activity, limits, drain)).await;
                 match ended {
                     conn_bounds::Ended::Closed(Ok(())) => {}
@@ -333,6 +338,9 @@ impl PendingConnection {
                         tracing::debug!(error = %e, "client connection ended with an error");
                     }
                     conn_bounds::Ended::Cut(why) => {
+                        if why == "first_request_timeout" {
+                            state.conns.header_timeout();
+                        }
                         tracing::debug!(peer = %peer, why, "client connection closed");
                     }
                 }
@@ -341,11 +349,6 @@ impl PendingConnection {
             }
         }
     }
-}
-
-/// Resolves when graceful shutdown begins (or the server is gone).
-async fn drained(mut drain: watch::Receiver<()>) {
-    let _ = drain.changed().await;
 }
 
 /// The auto builder's connection, as [`conn_bounds::run`] drives it.

@@ -1,7 +1,7 @@
 //! One request's life: context → router → route → response or error → request id → access log.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,15 +9,16 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use crate::body::ProxyBody;
+use crate::body::{CutReport, ProxyBody};
 use crate::config::{AccessLog, Config};
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::framing::Verdicts;
-use crate::headers::{Origin, X_REQUEST_ID};
+use crate::headers::{request_host, Origin, X_REQUEST_ID};
+use crate::metrics::{ConnStats, Metrics};
 use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
-use crate::upstream::Upstream;
+use crate::upstream::{Chain, Upstream};
 
 /// Upstream request targets (origin form, `AUTH_URL`'s path prefix included), built once at start-up.
 pub struct RouteUris {
@@ -39,6 +40,14 @@ pub struct AppState {
     pub parking: crate::park::Stats,
     /// Coalescing and the micro-cache (`crate::shield`).
     pub shield: crate::shield::Shield,
+    /// `--login-rate-limit*`: `None` when off, so `/login` pays one branch for it.
+    pub login_limiter: Option<crate::ratelimit::LoginLimiter>,
+    /// Client connections accepted, open, at the cap.
+    pub conns: Arc<ConnStats>,
+    /// The request series, when `--metrics-listen` is set.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Set when `--shutdown-grace` ran out: requests dropped from then on were cut by us.
+    pub cutting: AtomicBool,
 }
 
 impl AppState {
@@ -53,7 +62,17 @@ impl AppState {
             refresh: uri("/refresh"),
             protected: uri("/protected"),
         };
+        let login_limiter = config
+            .login_limit
+            .as_ref()
+            .map(crate::ratelimit::LoginLimiter::new)
+            .transpose()?;
+        let metrics = config.metrics_listen.map(|_| Arc::new(Metrics::new()));
         Ok(AppState {
+            login_limiter,
+            metrics,
+            conns: Arc::default(),
+            cutting: AtomicBool::new(false),
             config,
             upstream,
             uris,
@@ -99,18 +118,20 @@ impl ProxyService {
         let version = request.version();
         let ambiguous = version <= Version::HTTP_11 && self.framing.next_request_is_ambiguous();
         let routed = router::route(&method, request.uri().path());
-        // HTTP/2 carries the host in `:authority`; HTTP/1 in `Host`.
-        let host = request.headers().get(header::HOST).cloned().or_else(|| {
-            let authority = request.uri().authority()?;
-            HeaderValue::from_str(authority.as_str()).ok()
-        });
+        // `Host` (HTTP/1) or `:authority` (HTTP/2), or why it makes the request a 400.
+        let host = request_host(version, request.headers(), request.uri());
         let mut flight = InFlight {
             ctx: RequestCtx::new(request.headers(), self.peer),
             method,
             routed,
             upstream: Upstreamed::default(),
             log: self.state.config.access_log != AccessLog::Off,
+            answered: false,
+            state: &self.state,
         };
+        if let Some(metrics) = &self.state.metrics {
+            metrics.started();
+        }
         let mut cx = RouteCx {
             state: &self.state,
             ctx: &flight.ctx,
@@ -118,18 +139,19 @@ impl ProxyService {
                 peer_ip: &self.peer_ip,
                 trusted: self.trusted,
                 scheme: "http",
-                host: host.as_ref(),
+                host: host.as_ref().ok().and_then(Option::as_ref),
             },
             upstream: &mut flight.upstream,
         };
-        let result = if ambiguous {
-            Err(ProxyError::AmbiguousFraming)
-        } else {
-            dispatch(routed, request, &mut cx).await
+        let result = match host {
+            _ if ambiguous => Err(ProxyError::AmbiguousFraming),
+            Err(e) => Err(ProxyError::BadHost(e)),
+            Ok(_) => dispatch(routed, request, &mut cx).await,
         };
         let (mut response, error) = match result {
             Ok(response) => (response, None),
             Err(e) => {
+                flight.failed(&e);
                 let close = e.closes_connection() && version <= Version::HTTP_11;
                 let reason = e.reason();
                 let mut response = e.into_response();
@@ -145,8 +167,16 @@ impl ProxyService {
             .headers_mut()
             .insert(X_REQUEST_ID, flight.ctx.id.clone());
         flight.answered(&response, error);
+        let status = response.status().as_u16();
         if flight.method == http::Method::HEAD {
             drop_body(&mut response);
+        } else if let ProxyBody::Upstream(streamed) = response.body_mut() {
+            streamed.cut = Some(CutReport {
+                request_id: flight.ctx.id.clone(),
+                route: flight.routed.label(),
+                status,
+                metrics: self.state.metrics.clone(),
+            });
         }
         response
     }
@@ -183,21 +213,19 @@ async fn dispatch(
         Routed::Found(Route::DocsAsset) => routes::docs::asset(request.uri().path()),
         Routed::NotFound => Err(ProxyError::NotFound),
         Routed::MethodNotAllowed(allow) => Err(ProxyError::MethodNotAllowed(allow)),
-        Routed::RedirectSlash => Ok(redirect_without_slash(&request, cx.origin.host)),
+        Routed::RedirectSlash => Ok(redirect_without_slash(request.uri())),
     }
 }
 
-/// Starlette's answer to a known path with a trailing slash: 307 to the same URL without it.
-fn redirect_without_slash(
-    request: &Request<Incoming>,
-    host: Option<&HeaderValue>,
-) -> Response<ProxyBody> {
-    let uri = request.uri();
+/// Starlette's answer to a known path with a trailing slash: 307 to the same path without it.
+///
+/// Starlette builds an absolute URL from the client's `Host`; a relative reference (RFC 9110
+/// §10.2.2 allows one) sends the client to the same place without echoing a header it chose.
+fn redirect_without_slash(uri: &Uri) -> Response<ProxyBody> {
     let path = uri.path().strip_suffix('/').unwrap_or(uri.path());
-    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let location = match uri.query() {
-        Some(query) => format!("http://{host}{path}?{query}"),
-        None => format!("http://{host}{path}"),
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
     };
     let mut response = Response::new(ProxyBody::empty());
     *response.status_mut() = StatusCode::TEMPORARY_REDIRECT;
@@ -207,41 +235,63 @@ fn redirect_without_slash(
     response
 }
 
-fn route_name(routed: Routed) -> &'static str {
-    match routed {
-        Routed::Found(Route::Register) => "/register",
-        Routed::Found(Route::Login) => "/login",
-        Routed::Found(Route::Refresh) => "/refresh",
-        Routed::Found(Route::Protected) => "/protected",
-        Routed::Found(Route::Healthz) => "/healthz",
-        Routed::Found(Route::Readyz) => "/readyz",
-        Routed::Found(Route::OpenApi) => "/openapi.json",
-        Routed::Found(Route::Docs) => "/docs",
-        Routed::Found(Route::DocsAsset) => "/docs/*",
-        Routed::NotFound => "unmatched",
-        Routed::MethodNotAllowed(_) => "method-not-allowed",
-        Routed::RedirectSlash => "redirect-slash",
-    }
-}
-
-/// A request being answered: when its future is dropped unanswered, the client left.
-struct InFlight {
+/// A request being answered: when its future is dropped unanswered, the client left (or the
+/// drain's grace ran out and the proxy cut it).
+struct InFlight<'a> {
     ctx: RequestCtx,
     method: http::Method,
     routed: Routed,
     upstream: Upstreamed,
-    /// `--access-log on`, until the line is written.
+    /// `--access-log on`.
     log: bool,
+    /// The access line is written and the request counted.
+    answered: bool,
+    state: &'a AppState,
 }
 
 /// nginx's status for a request whose client closed the connection before the answer.
 const CLIENT_CLOSED: u16 = 499;
+/// The access line's status for a request cut when `--shutdown-grace` ran out: no answer was
+/// sent (the connection was closed), and the fault is the proxy's, so it counts as a 5xx.
+const CUT_AT_SHUTDOWN: u16 = 503;
 
-impl InFlight {
+impl InFlight<'_> {
     fn answered(&mut self, response: &Response<ProxyBody>, error: Option<&'static str>) {
-        if std::mem::take(&mut self.log) {
-            let bytes = http_body::Body::size_hint(response.body()).exact();
-            self.log_access(response.status().as_u16(), bytes, error);
+        let bytes = http_body::Body::size_hint(response.body()).exact();
+        self.finish(response.status().as_u16(), bytes, error);
+    }
+
+    /// Writes the access line and counts the request, once.
+    fn finish(&mut self, status: u16, bytes: Option<u64>, error: Option<&'static str>) {
+        if std::mem::replace(&mut self.answered, true) {
+            return;
+        }
+        if let Some(metrics) = &self.state.metrics {
+            let took = self.ctx.start.elapsed();
+            metrics.answered(self.routed, status, took, self.upstream.elapsed);
+        }
+        if self.log {
+            self.log_access(status, bytes, error);
+        }
+    }
+
+    /// The proxy answers `e` itself: counted, and a 5xx explained in one `warn` line with the
+    /// failed step and the whole cause chain (the client gets only the short JSON detail).
+    fn failed(&self, e: &ProxyError) {
+        if let Some(metrics) = &self.state.metrics {
+            metrics.failed(self.routed, e);
+        }
+        let status = e.status();
+        if status.is_server_error() {
+            tracing::warn!(
+                request_id = self.ctx.id.to_str().unwrap_or("-"),
+                route = self.routed.label(),
+                status = status.as_u16(),
+                step = e.step().map(crate::upstream::Step::as_str),
+                error = e.reason(),
+                cause = %Chain(e),
+                "proxy answered {}", status.as_u16()
+            );
         }
     }
 
@@ -254,7 +304,7 @@ impl InFlight {
         tracing::info!(
             target: "access",
             method = %self.method,
-            route = route_name(self.routed),
+            route = self.routed.label(),
             status,
             bytes,
             duration_us = micros(ctx.start.elapsed()),
@@ -264,15 +314,21 @@ impl InFlight {
             coalesced = self.upstream.coalesced,
             error,
             request_id = ctx.id.to_str().unwrap_or("-"),
+            trace_id = ctx.trace.trace_id(),
             peer = %ctx.peer,
         );
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if std::mem::take(&mut self.log) {
-            self.log_access(CLIENT_CLOSED, None, Some("client_closed"));
+        if self.state.cutting.load(Ordering::Relaxed) {
+            self.finish(CUT_AT_SHUTDOWN, None, Some("shutdown_cut"));
+        } else {
+            self.finish(CLIENT_CLOSED, None, Some("client_closed"));
+        }
+        if let Some(metrics) = &self.state.metrics {
+            metrics.ended();
         }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use auth_proxy::config::Toggle;
 use bytes::Bytes;
 use http::Request;
 use support::{
@@ -228,6 +229,60 @@ async fn a_slow_reader_that_keeps_reading_gets_the_whole_answer() {
     .await;
     assert_eq!(received.len(), total);
     assert_eq!(received, pattern(total));
+}
+
+#[tokio::test]
+async fn an_upstream_body_that_stalls_past_the_upstream_timeout_is_cut_not_waited_for() {
+    // Head and a first chunk, then nothing for longer than --upstream-timeout: the client sees
+    // the cut (connection closed short of Content-Length) instead of waiting for the rest.
+    let mock = MockUpstream::builder()
+        .stream(3000, 1000, Duration::from_secs(3))
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |c| {
+        c.upstream_timeout = Duration::from_millis(300);
+        // The streamed path: coalescing holds a small /protected body whole before answering
+        // (a stall there is a 504, tests/coalesce.rs).
+        c.shield.protected_coalesce = Toggle::Off;
+    })
+    .await;
+    let mut conn = proxy.raw().await;
+    conn.send("GET /protected HTTP/1.1\r\nHost: proxy.test\r\nAuthorization: Bearer t\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert!(
+        conn.closed_within(Duration::from_secs(2)).await,
+        "the stalled answer was waited for"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let got = String::from_utf8_lossy(conn.unread()).into_owned();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got:?}");
+    assert!(got.contains("content-length: 3000\r\n"), "{got:?}");
+    let body = &got[got.find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(
+        body.as_bytes(),
+        &pattern(1000)[..],
+        "only the first chunk came"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_body_with_pauses_shorter_than_the_upstream_timeout_is_passed_whole() {
+    let mock = MockUpstream::builder()
+        .stream(3000, 1000, Duration::from_millis(150))
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |c| {
+        c.upstream_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let mut client = proxy.h1().await;
+    let got = client
+        .send(get("/protected").with("authorization", "Bearer t"))
+        .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(&got.body[..], &pattern(3000)[..]);
 }
 
 // ---- 3. A client that leaves cancels its upstream exchange, and is logged ----

@@ -295,7 +295,28 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = command(args, env).spawn().expect("start auth-proxy");
+        Self::spawn(command(args, env))
+    }
+
+    /// Starts the binary from a shell that first runs `limits` (`ulimit` commands) and then
+    /// `exec`s it, so that it runs as the same process with those limits.
+    fn start_with_limits(limits: &str, args: &[&str]) -> Self {
+        let script = format!("{limits} && exec \"$0\" \"$@\"");
+        let mut shell = Command::new("bash");
+        shell
+            .arg("-c")
+            .arg(script)
+            .arg(BIN)
+            .args(args)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self::spawn(shell)
+    }
+
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command.spawn().expect("start auth-proxy");
         let stderr = child.stderr.take().unwrap();
         let (send, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -440,4 +461,69 @@ fn dev_flag_serves_through_an_in_process_dev_auth_service() {
     assert_eq!(dev.len(), 1, "one `dev auth service at` line: {stderr:?}");
     let listening = stderr.iter().filter(|l| l.contains("listening on")).count();
     assert_eq!(listening, 1, "exactly one `listening on` line: {stderr:?}");
+}
+
+/// The `Max open files` soft and hard limits of a running process, from `/proc/PID/limits`.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let soft = fields.next().unwrap().to_owned();
+    let hard = fields.next().unwrap().to_owned();
+    (soft, hard)
+}
+
+#[test]
+fn open_file_soft_limit_is_raised_to_the_hard_limit_at_start() {
+    let auth = local_auth_url();
+    let mut proxy = Running::start_with_limits(
+        "ulimit -Sn 256 && ulimit -Hn 4096",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-url",
+            &auth,
+            "--max-connections",
+            "1000",
+        ],
+    );
+    let addr = proxy.listening();
+    let (soft, hard) = open_file_limits(proxy.child.id());
+    assert_eq!((soft.as_str(), hard.as_str()), ("4096", "4096"));
+    assert_serves_healthz(addr);
+    proxy.signal("TERM");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+    assert!(
+        !stderr.iter().any(|l| l.contains("open-file limit")),
+        "1000 connections fit in 4096: {stderr:?}"
+    );
+}
+
+#[test]
+fn open_file_hard_limit_below_max_connections_logs_one_warning() {
+    let auth = local_auth_url();
+    let mut proxy = Running::start_with_limits(
+        "ulimit -n 512",
+        &["--listen", "127.0.0.1:0", "--auth-url", &auth],
+    );
+    let addr = proxy.listening();
+    assert_serves_healthz(addr);
+    proxy.signal("TERM");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+    let warnings: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.contains("open-file limit"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning line: {stderr:?}");
+    let line = warnings[0];
+    assert!(line.contains("WARN"), "{line}");
+    // 25000 default connections + 256 upstream + 64 reserved.
+    for part in ["open-file limit 512 ", "= 25320", "--max-connections"] {
+        assert!(line.contains(part), "{part:?} in {line}");
+    }
 }

@@ -204,3 +204,49 @@ async fn refresh_coalescing_off_sends_every_request() {
     assert!(all(tasks).await.iter().all(|got| got.status == 200));
     assert_eq!(mock.requests().len(), 4);
 }
+
+#[tokio::test]
+async fn a_shared_answer_whose_body_stalls_is_a_504_not_a_cut_200() {
+    // Held whole before anything is answered (to copy it to waiters): a body that stops coming
+    // for --upstream-timeout fails the request cleanly, where the streamed path cuts it.
+    let mock = MockUpstream::builder()
+        .stream(3000, 1000, Duration::from_secs(3))
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |c| {
+        c.upstream_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let got = within(
+        Duration::from_secs(2),
+        "the stalled answer",
+        protected(proxy.addr, "tok-stall", "id-stall"),
+    )
+    .await
+    .expect("client task");
+    assert_eq!(got.status, 504);
+    assert_eq!(
+        got.body,
+        r#"{"detail":"Central auth service did not answer in time"}"#
+    );
+}
+
+#[tokio::test]
+async fn a_shared_answer_shorter_than_its_length_is_a_502() {
+    let mock = MockUpstream::builder()
+        .raw_answer(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n\
+              {\"partial\":\"twenty\"}",
+        )
+        .start()
+        .await;
+    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    let got = protected(proxy.addr, "tok-short", "id-short")
+        .await
+        .unwrap();
+    assert_eq!(got.status, 502);
+    assert_eq!(
+        got.body,
+        r#"{"detail":"Central auth service sent an invalid response"}"#
+    );
+}

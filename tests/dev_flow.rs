@@ -22,13 +22,19 @@ struct DevProxy {
     child: Child,
     lines: mpsc::Receiver<String>,
     addr: SocketAddr,
+    /// Lines read before `listening on` (or `metrics at`), kept for the secret check.
+    early: Vec<String>,
 }
 
 impl DevProxy {
     fn start(extra: &[&str]) -> Self {
+        Self::spawn(&[&["--dev"], extra].concat())
+    }
+
+    fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auth-proxy"))
-            .args(["--dev", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "trace")
             .env("LOG_FORMAT", "json")
             .stdin(Stdio::null())
@@ -45,16 +51,22 @@ impl DevProxy {
                 }
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let addr = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("a `listening on` line");
-            if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.trim().parse().expect("IP:PORT");
-            }
-        };
-        DevProxy { child, lines, addr }
+        let mut early = Vec::new();
+        let addr = wait_for(&lines, &mut early, "listening on http://")
+            .parse()
+            .expect("IP:PORT");
+        DevProxy {
+            child,
+            lines,
+            addr,
+            early,
+        }
+    }
+
+    /// The `metrics at http://IP:PORT/metrics` address (`--metrics-listen` given).
+    fn metrics_addr(&mut self) -> SocketAddr {
+        let at = wait_for(&self.lines, &mut self.early, "metrics at http://");
+        at.trim_end_matches("/metrics").parse().expect("IP:PORT")
     }
 
     /// SIGTERM, then every remaining stderr line; asserts a clean exit.
@@ -77,7 +89,23 @@ impl DevProxy {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(exit.success(), "exit status {exit:?}");
-        self.lines.try_iter().collect()
+        let mut all = std::mem::take(&mut self.early);
+        all.extend(self.lines.try_iter());
+        all
+    }
+}
+
+/// Reads stderr lines into `seen` until one holds `marker`; what follows it on that line.
+fn wait_for(lines: &mpsc::Receiver<String>, seen: &mut Vec<String>, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("a `{marker}` line"));
+        seen.push(line.clone());
+        if let Some((_, rest)) = line.split_once(marker) {
+            return rest.trim().to_owned();
+        }
     }
 }
 
@@ -102,7 +130,8 @@ fn login_form(password: &str) -> String {
 
 #[tokio::test]
 async fn dev_flow_works_end_to_end_and_the_log_holds_no_secret() {
-    let proxy = DevProxy::start(&[]);
+    let mut proxy = DevProxy::start(&["--metrics-listen", "127.0.0.1:0"]);
+    let admin = proxy.metrics_addr();
     let mut c = H1::connect(proxy.addr).await;
     let register =
         format!(r#"{{"email":"Ada@Example.COM","password":"{PASSWORD}","is_admin":true}}"#);
@@ -153,8 +182,11 @@ async fn dev_flow_works_end_to_end_and_the_log_holds_no_secret() {
     .await
     .assert_json(401, r#"{"detail":"Invalid refresh token"}"#);
     drop(c);
+    let metrics = H1::connect(admin).await.send(get("/metrics")).await.text();
+    assert!(metrics.contains(r#"auth_proxy_requests_total{route="/protected",status="2xx"} 2"#));
 
-    let log = proxy.stop();
+    let mut log = proxy.stop();
+    log.push(metrics);
     let access_lines: Vec<serde_json::Value> = log
         .iter()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -259,4 +291,66 @@ async fn expired_access_tokens_are_refused_and_refresh_still_works() {
         .await;
     assert_eq!(renewed.status, 200, "{}", renewed.text());
     proxy.stop();
+}
+
+#[tokio::test]
+async fn failures_on_every_route_are_explained_without_a_secret_in_the_log_or_metrics() {
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", refused.local_addr().unwrap());
+    drop(refused);
+    let mut proxy = DevProxy::spawn(&["--auth-url", &url, "--metrics-listen", "127.0.0.1:0"]);
+    let admin = proxy.metrics_addr();
+    let mut c = H1::connect(proxy.addr).await;
+    let refresh = "rt-Secret-0c1d";
+    let bearer = "at-Secret-77aa";
+    let requests = [
+        post_json(
+            "/register",
+            &format!(r#"{{"email":"ada@example.com","password":"{PASSWORD}"}}"#),
+        ),
+        post_form("/login", &login_form(PASSWORD)),
+        post_json("/refresh", &format!(r#"{{"refresh_token":"{refresh}"}}"#)),
+        get("/protected").with("authorization", &format!("Bearer {bearer}")),
+    ];
+    for request in requests {
+        let got = c.send(request.with("cookie", COOKIE)).await;
+        got.assert_json(502, r#"{"detail":"Central auth service is unreachable"}"#);
+    }
+    let metrics = H1::connect(admin).await.send(get("/metrics")).await.text();
+    assert!(metrics.contains(r#"auth_proxy_upstream_errors_total{kind="connect_refused"} 4"#));
+    drop(c);
+
+    let log = proxy.stop();
+    let events: Vec<serde_json::Value> = log
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let warned: Vec<_> = events
+        .iter()
+        .filter(|e| e["level"] == "WARN" && e["step"] == "dial")
+        .collect();
+    assert_eq!(warned.len(), 4, "one warn line per 502: {log:#?}");
+    for warn in warned {
+        assert_eq!(warn["error"], "connect_refused");
+        assert!(warn["cause"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"));
+    }
+    let secrets = [
+        PASSWORD,
+        CLIENT_SECRET,
+        COOKIE,
+        "cookie-Secret",
+        refresh,
+        bearer,
+    ];
+    for line in log.iter().chain(std::iter::once(&metrics)) {
+        for secret in secrets {
+            assert!(
+                !line.contains(secret),
+                "a secret reached the log or metrics: {line}"
+            );
+        }
+    }
 }

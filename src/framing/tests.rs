@@ -255,3 +255,91 @@ async fn replayed_bytes_are_read_first_and_not_tracked_twice() {
     // The tracker saw only the socket's bytes: a fragment of a head, not a second head.
     assert!(!verdicts.parkable());
 }
+
+/// Feeds `stream` in pieces of `step` bytes; returns the index of the head flagged as having a
+/// length hyper cannot represent.
+fn oversized_index(stream: &[u8], step: usize) -> Option<u64> {
+    let verdicts = Verdicts::new();
+    let mut tracker = Tracker::new(verdicts.clone());
+    for piece in stream.chunks(step) {
+        tracker.feed(piece);
+    }
+    let found = verdicts.oversized.load(Ordering::Relaxed);
+    (found != u64::MAX).then_some(found)
+}
+
+#[test]
+fn a_length_hyper_cannot_represent_is_flagged_at_its_request_index() {
+    let head = |lengths: &[&str]| {
+        let mut text = String::from("POST /login HTTP/1.1\r\nHost: x\r\n");
+        for length in lengths {
+            text.push_str("Content-Length: ");
+            text.push_str(length);
+            text.push_str("\r\n");
+        }
+        text.push_str("\r\n");
+        text.into_bytes()
+    };
+    let cases: [(&[&str], Option<u64>); 7] = [
+        (&["18446744073709551615"], Some(0)),
+        (&["18446744073709551614"], Some(0)),
+        // hyper checks the first line first: 431 for it, 400 (different values) otherwise.
+        (&["18446744073709551615", "5"], Some(0)),
+        (&["5", "18446744073709551615"], None),
+        (&["18446744073709551613"], None),
+        // Not a u64: hyper's own 400.
+        (&["18446744073709551616"], None),
+        (&["5"], None),
+    ];
+    for (lengths, expected) in cases {
+        let stream = [PLAIN, &head(lengths)].concat();
+        for step in 1..=stream.len() {
+            assert_eq!(
+                oversized_index(&stream, step),
+                expected.map(|i| i + 1),
+                "{lengths:?} step {step}"
+            );
+        }
+    }
+    // Beside Transfer-Encoding it is the smuggling shape, not a length hyper refuses.
+    let both = b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_eq!(oversized_index(both, both.len()), None);
+    assert_eq!(ambiguous_index(both, both.len()), Some(0));
+}
+
+#[test]
+fn only_hypers_exact_automatic_431_head_is_replaced() {
+    let hyper = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n\
+                  content-length: 0\r\ndate: Sun, 06 Dec 2026 00:55:55 GMT\r\n\r\n";
+    assert_eq!(
+        length::hyper_refusal_date(hyper),
+        Some(&b"Sun, 06 Dec 2026 00:55:55 GMT"[..])
+    );
+    let with_more = [&hyper[..], b"x"].concat();
+    let other_header = b"HTTP/1.1 431 Request Header Fields Too Large\r\nx-request-id: 1\r\n\
+                         content-length: 0\r\ndate: d\r\n\r\n";
+    let other_status = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\
+                         date: d\r\n\r\n";
+    let partial = &hyper[..hyper.len() - 2];
+    for written in [&with_more[..], other_header, other_status, partial] {
+        assert_eq!(length::hyper_refusal_date(written), None);
+    }
+}
+
+#[test]
+fn the_answer_is_the_413_the_service_gives_a_body_over_the_limit() {
+    let answer = length::too_large_answer(b"Sun, 06 Dec 2026 00:55:55 GMT");
+    let expected = format!(
+        "HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         content-length: 35\r\ndate: Sun, 06 Dec 2026 00:55:55 GMT\r\n\r\n{}",
+        String::from_utf8_lossy(length::TOO_LARGE_BODY)
+    );
+    assert_eq!(answer, expected.as_bytes());
+    let service = crate::error::ProxyError::BodyTooLarge.into_response();
+    assert_eq!(service.status().as_u16(), 413);
+    let body = match service.into_body() {
+        crate::body::ProxyBody::Full(Some(bytes)) => bytes,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body, length::TOO_LARGE_BODY);
+}

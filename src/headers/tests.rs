@@ -147,6 +147,50 @@ fn trusted_peer_forwarding_chain_is_extended() {
     assert_eq!(values(&out, "x-forwarded-host"), ["www.example"]);
 }
 
+/// Every client-address and request-rewriting header a client might forge, with a value.
+const SPOOFABLE: [(&str, &str); 9] = [
+    ("x-real-ip", "6.6.6.6"),
+    ("true-client-ip", "6.6.6.7"),
+    ("cf-connecting-ip", "6.6.6.8"),
+    ("x-client-ip", "6.6.6.9"),
+    ("x-forwarded-port", "443"),
+    ("x-forwarded-prefix", "/admin"),
+    ("x-original-url", "/admin/users"),
+    ("x-rewrite-url", "/admin/users"),
+    ("x-http-method-override", "DELETE"),
+];
+
+#[test]
+fn untrusted_peer_client_address_and_rewrite_headers_are_dropped_and_x_real_ip_set() {
+    let out = outbound(&SPOOFABLE, false, Credentials::None);
+    for (name, _) in &SPOOFABLE[1..] {
+        assert!(!out.contains_key(*name), "{name} from an untrusted peer");
+    }
+    assert_eq!(values(&out, "x-real-ip"), ["10.1.2.3"]);
+    // Without any of them, X-Real-IP is set all the same.
+    let out = outbound(&[("accept", "*/*")], false, Credentials::None);
+    assert_eq!(values(&out, "x-real-ip"), ["10.1.2.3"]);
+}
+
+#[test]
+fn trusted_peer_client_address_and_rewrite_headers_are_kept() {
+    let out = outbound(&SPOOFABLE, true, Credentials::None);
+    for (name, value) in SPOOFABLE {
+        assert_eq!(values(&out, name), [value], "{name} from a trusted peer");
+    }
+    // A trusted peer that sends no X-Real-IP: the peer itself, as nginx without real_ip.
+    let out = outbound(&[("true-client-ip", "1.2.3.4")], true, Credentials::None);
+    assert_eq!(values(&out, "x-real-ip"), ["10.1.2.3"]);
+    assert_eq!(values(&out, "true-client-ip"), ["1.2.3.4"]);
+    // Several X-Real-IP lines: the last, as for the other single-valued forwarding headers.
+    let out = outbound(
+        &[("x-real-ip", "1.1.1.1"), ("x-real-ip", "2.2.2.2")],
+        true,
+        Credentials::None,
+    );
+    assert_eq!(values(&out, "x-real-ip"), ["2.2.2.2"]);
+}
+
 #[test]
 fn trusted_peer_without_forwarding_headers_gets_this_hops_values() {
     let out = outbound(&[("host", "proxy.internal")], true, Credentials::None);
@@ -240,19 +284,26 @@ fn ipv4_mapped_peers_are_shown_as_ipv4() {
 }
 
 #[test]
-fn the_never_forwarded_match_is_exactly_the_policy_lists() {
-    let mut policy: Vec<HeaderName> = HOP_BY_HOP
+fn the_policy_match_is_exactly_the_policy_lists() {
+    let mut never: Vec<HeaderName> = HOP_BY_HOP
         .iter()
         .chain(&REBUILT)
         .chain(&FORWARDING)
         .cloned()
         .collect();
-    policy.push(header::AUTHORIZATION);
+    never.push(header::AUTHORIZATION);
     let names = probe_names();
     for name in &names {
+        let listed = if never.contains(name) {
+            Policy::Never
+        } else if TRUSTED_ONLY.contains(name) {
+            Policy::TrustedOnly
+        } else {
+            Policy::Pass
+        };
         assert_eq!(
-            is_never_forwarded(name),
-            policy.contains(name),
+            policy(name),
+            listed,
             "{name}: the match and the policy lists disagree"
         );
         assert_eq!(
@@ -262,7 +313,7 @@ fn the_never_forwarded_match_is_exactly_the_policy_lists() {
         );
     }
     assert!(
-        policy.iter().all(|p| names.contains(p)),
+        never.iter().chain(&TRUSTED_ONLY).all(|p| names.contains(p)),
         "every policy name is probed"
     );
 }
@@ -368,6 +419,16 @@ fn probe_names() -> Vec<HeaderName> {
         "te-extra",
         "hostname",
         "x-real-ip",
+        "x-real-ip-extra",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-client-ip",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-forwarded-server",
     ] {
         names.push(HeaderName::from_static(custom));
     }

@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use super::RouteCx;
 use crate::body::ProxyBody;
 use crate::error::json_response;
+use crate::service::AppState;
 use crate::upstream::BreakerState;
 
 /// The longest a readiness probe of the central service may take.
@@ -19,7 +20,11 @@ pub fn healthz() -> Response<ProxyBody> {
 }
 
 pub async fn readyz(cx: &RouteCx<'_>) -> Response<ProxyBody> {
-    let state = cx.state;
+    readiness(cx.state).await
+}
+
+/// `/readyz` on either listener.
+pub async fn readiness(state: &AppState) -> Response<ProxyBody> {
     if state.draining.load(Ordering::Relaxed) {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,

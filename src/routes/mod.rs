@@ -20,6 +20,8 @@ use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::headers::{self, Credentials, Origin};
 use crate::service::{AppState, Upstreamed};
+use crate::trace::{TRACEPARENT, TRACESTATE};
+use crate::upstream::UpstreamBody;
 use crate::validate::Rejection;
 
 pub const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -50,6 +52,18 @@ pub async fn forward(
     parts: &Parts,
     outbound: Outbound<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    Ok(exchange(cx, parts, outbound)
+        .await?
+        .map(ProxyBody::upstream))
+}
+
+/// Sends the validated request upstream: the answer's head sanitised, its body as it comes
+/// (for [`forward`], or for `shared` to hold whole and share).
+pub async fn exchange(
+    cx: &mut RouteCx<'_>,
+    parts: &Parts,
+    outbound: Outbound<'_>,
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let config = &cx.state.config;
     let build = || {
         let mut headers = headers::outbound_request(
@@ -59,6 +73,12 @@ pub async fn forward(
             &cx.ctx.id,
             outbound.credentials,
         );
+        if cx.ctx.trace.started {
+            // The client sent no valid traceparent: the proxy's trace replaces it, and a
+            // tracestate that came with an invalid one goes too (W3C Trace Context §3.3).
+            headers.insert(TRACEPARENT, cx.ctx.trace.traceparent.clone());
+            headers.remove(TRACESTATE);
+        }
         if let Some(content_type) = &outbound.content_type {
             // Filtered out of the client's headers by `outbound_request`: append, not insert.
             headers.append(header::CONTENT_TYPE, content_type.clone());
@@ -76,12 +96,10 @@ pub async fn forward(
     cx.upstream.status = Some(response.status());
     let (mut head, body) = response.into_parts();
     headers::sanitize_response(&mut head.headers);
-    Ok(Response::from_parts(head, ProxyBody::Upstream(body)))
+    Ok(Response::from_parts(head, body))
 }
 
-/// The shape the three body routes share: read the body (bounded) → `validate` it into the
-/// upstream body (only the known fields, re-serialised unless already canonical) → forward it
-/// as `content_type`.
+/// The shape the three body routes share: [`read_validated`] → [`forward_body`].
 pub async fn forward_validated(
     request: Request<Incoming>,
     cx: &mut RouteCx<'_>,
@@ -90,10 +108,11 @@ pub async fn forward_validated(
     validate: impl FnOnce(Option<&[u8]>, &Bytes) -> Result<Bytes, Rejection>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let (parts, body) = read_validated(request, cx, validate).await?;
-    forward(cx, &parts, validated(uri, content_type, body)).await
+    forward_body(cx, &parts, uri, content_type, body).await
 }
 
-/// Reads the body (bounded) and `validate`s it into the upstream body.
+/// Reads the body (bounded) and `validate`s it into the upstream body: only the known fields,
+/// re-serialised unless already canonical.
 pub async fn read_validated(
     request: Request<Incoming>,
     cx: &RouteCx<'_>,
@@ -112,7 +131,19 @@ pub async fn read_validated(
     Ok((parts, body))
 }
 
-/// A validated body going to `uri` as a `POST` labelled `content_type`.
+/// POSTs a validated body upstream as `content_type`.
+pub async fn forward_body(
+    cx: &mut RouteCx<'_>,
+    parts: &Parts,
+    uri: &http::Uri,
+    content_type: HeaderValue,
+    body: Bytes,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    forward(cx, parts, validated(uri, content_type, body)).await
+}
+
+/// A validated body going to `uri` as a `POST` labelled `content_type`: what [`forward_body`]
+/// sends, for a route that may share the call instead (`/refresh`).
 pub fn validated(uri: &http::Uri, content_type: HeaderValue, body: Bytes) -> Outbound<'static> {
     Outbound {
         method: Method::POST,

@@ -6,7 +6,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use super::shared::{forward_shared, Sharing};
-use super::{forward, read_validated, validated, RouteCx, APPLICATION_JSON};
+use super::{forward_body, read_validated, validated, RouteCx, APPLICATION_JSON};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::shield::Domain;
@@ -21,18 +21,15 @@ pub async fn handle(
         Ok(validate::refresh(content_type, body)?.to_upstream_body())
     })
     .await?;
+    let Some(flights) = &state.shield.refresh else {
+        return forward_body(cx, &parts, &state.uris.refresh, APPLICATION_JSON, body).await;
+    };
     // The upstream body holds the refresh token and nothing else: its key is the token's.
-    let key = state.shield.keyer.key(Domain::RefreshBody, &body);
+    let sharing = Sharing {
+        key: state.shield.keyer.key(Domain::RefreshBody, &body),
+        flights: Some(flights),
+        cache: None,
+    };
     let outbound = validated(&state.uris.refresh, APPLICATION_JSON, body);
-    match &state.shield.refresh {
-        None => forward(cx, &parts, outbound).await,
-        Some(flights) => {
-            let sharing = Sharing {
-                key,
-                flights: Some(flights),
-                cache: None,
-            };
-            forward_shared(cx, &parts, outbound, sharing).await
-        }
-    }
+    forward_shared(cx, &parts, outbound, sharing).await
 }

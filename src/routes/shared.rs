@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::Response;
 
-use super::{forward, Outbound, RouteCx};
+use super::{exchange, forward, Outbound, RouteCx};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::shield::answer::{self, Answer};
@@ -41,7 +41,8 @@ pub async fn forward_shared(
     let lead = match sharing.flights {
         Some(flights) => match wait_or_lead(cx, flights, sharing.key).await {
             Ok(lead) => Some(lead),
-            Err(Waited::Answered(result)) => return result,
+            Err(Waited::Answered(answer)) => return Ok(answer.response()),
+            Err(Waited::Failed(e)) => return Err(ProxyError::Upstream(e)),
             Err(Waited::NotShared) => return forward(cx, parts, outbound).await,
         },
         None => None,
@@ -51,7 +52,10 @@ pub async fn forward_shared(
 
 /// How waiting ended without leading.
 enum Waited {
-    Answered(Result<Response<ProxyBody>, ProxyError>),
+    /// The leader's answer, to copy.
+    Answered(Arc<Answer>),
+    /// The leader's failure, or no answer within the waiter's patience.
+    Failed(UpstreamError),
     /// The leader's answer was too large to share: go up alone.
     NotShared,
 }
@@ -72,11 +76,11 @@ async fn wait_or_lead<'f>(
         };
         cx.upstream.coalesced = Some("waiter");
         let Ok(outcome) = tokio::time::timeout_at(deadline, flight.outcome()).await else {
-            return Err(Waited::Answered(Err(UpstreamError::Timeout.into())));
+            return Err(Waited::Failed(UpstreamError::Timeout(patience)));
         };
         return Err(match outcome {
-            Outcome::Answer(answer) => Waited::Answered(Ok(answer.response())),
-            Outcome::Failed(e) => Waited::Answered(Err(UpstreamError::Shared(e).into())),
+            Outcome::Answer(answer) => Waited::Answered(answer),
+            Outcome::Failed(e) => Waited::Failed(UpstreamError::Shared(e)),
             Outcome::NotShared => {
                 cx.upstream.coalesced = None;
                 Waited::NotShared
@@ -97,20 +101,16 @@ async fn lead_call(
     sharing: &Sharing<'_>,
     lead: Option<Lead<'_>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let response = match forward(cx, parts, outbound).await {
+    let response = match exchange(cx, parts, outbound).await {
         Ok(response) => response,
         Err(e) => return Err(fail(e, lead)),
     };
     let (head, body) = response.into_parts();
-    let ProxyBody::Upstream(body) = body else {
-        // `forward` streams the central service's body; nothing else to share.
-        return Ok(Response::from_parts(head, body));
-    };
     if !answer::is_shareable(&body) {
         if let Some(lead) = lead {
             lead.finish(|| Outcome::NotShared);
         }
-        return Ok(Response::from_parts(head, ProxyBody::Upstream(body)));
+        return Ok(Response::from_parts(head, ProxyBody::upstream(body)));
     }
     let bytes = match answer::collect(body, cx.state.config.upstream_timeout).await {
         Ok(bytes) => bytes,

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 
 use crate::body::ProxyBody;
 use crate::headers::X_REQUEST_ID;
-use crate::upstream::{UpstreamBody, UpstreamError};
+use crate::upstream::{BodyStalled, UpstreamBody, UpstreamError};
 
 /// Bodies shared with coalesced waiters or cached are under this; one of this size or larger
 /// streams to its own client.
@@ -73,7 +73,7 @@ pub async fn collect(mut body: UpstreamBody, timeout: Duration) -> Result<Bytes,
         let mut first = Bytes::new();
         let mut joined = BytesMut::new();
         while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(UpstreamError::Exchange)?.into_data() else {
+            let Ok(data) = frame.map_err(UpstreamError::Body)?.into_data() else {
                 continue;
             };
             if first.is_empty() && joined.is_empty() {
@@ -93,5 +93,5 @@ pub async fn collect(mut body: UpstreamBody, timeout: Duration) -> Result<Bytes,
     };
     tokio::time::timeout(timeout, read)
         .await
-        .unwrap_or(Err(UpstreamError::Timeout))
+        .unwrap_or_else(|_| Err(UpstreamError::Body(Box::new(BodyStalled))))
 }

@@ -51,6 +51,14 @@ impl Limit {
         })
     }
 
+    /// Requests holding a permit, and requests waiting for one (for `/metrics`).
+    pub fn load(&self) -> (usize, usize) {
+        (
+            self.in_flight.load(Ordering::Relaxed),
+            self.waiting.load(Ordering::Relaxed),
+        )
+    }
+
     /// A permit at once, if the cap is not reached.
     pub fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
         // SeqCst with `Permit::drop`: a waiter that counted itself in `waiting` and then finds

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -14,111 +14,33 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use crate::config::Config;
 
 mod breaker;
+mod error;
 mod limit;
 mod pool;
+mod stats;
+
+pub use error::{body_error_kind, find, Chain, Step, UpstreamError, KINDS};
+use error::{dial_step, io_kind};
+pub use stats::Snapshot;
+use stats::{Counters, Retry};
 
 use breaker::{Breaker, Outcome};
 pub use breaker::{BreakerStats, State as BreakerState};
 use limit::Limit;
-pub use pool::UpstreamBody;
+pub use pool::{BodyError, BodyStalled, UpstreamBody};
 use pool::{ConnectError, Pool, SendError, Sender};
 
 /// How long a central-service answer keeps `/readyz` green without a fresh probe.
 const ANSWERED_RECENTLY: Duration = Duration::from_secs(5);
 
-/// Why the central service did not give us a response head.
-#[derive(Debug)]
-pub enum UpstreamError {
-    /// TCP connect did not finish within `--connect-timeout`.
-    ConnectTimeout,
-    /// No response head within `--upstream-timeout`.
-    Timeout,
-    /// Refused, unreachable, TLS failure: no connection was made.
-    Connect(Box<dyn std::error::Error + Send + Sync>),
-    /// A connection was made but the exchange broke (reset, malformed HTTP).
-    Exchange(hyper::Error),
-    /// `--upstream-max-connections` requests were in flight and the wait queue was full, or
-    /// no slot came free within `--upstream-timeout`. Nothing was sent.
-    Busy,
-    /// The breaker is open (the central service kept failing): nothing was sent; retry in
-    /// this many seconds.
-    Unavailable(u64),
-    /// Another request's failure, shared by the requests coalesced with it.
-    Shared(Arc<UpstreamError>),
-}
-
-impl UpstreamError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            UpstreamError::ConnectTimeout | UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::Connect(_) | UpstreamError::Exchange(_) => StatusCode::BAD_GATEWAY,
-            UpstreamError::Busy | UpstreamError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamError::Shared(e) => e.status(),
-        }
-    }
-
-    /// The cause in the access log's `error` field.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            UpstreamError::ConnectTimeout => "connect_timeout",
-            UpstreamError::Timeout => "timeout",
-            UpstreamError::Connect(_) => "connect",
-            UpstreamError::Exchange(_) => "exchange",
-            UpstreamError::Busy => "upstream_busy",
-            UpstreamError::Unavailable(_) => "breaker_open",
-            UpstreamError::Shared(e) => e.reason(),
-        }
-    }
-
-    pub fn detail(&self) -> &'static [u8] {
-        match self {
-            UpstreamError::ConnectTimeout => {
-                br#"{"detail":"Central auth service did not accept a connection in time"}"#
-            }
-            UpstreamError::Timeout => {
-                br#"{"detail":"Central auth service did not answer in time"}"#
-            }
-            UpstreamError::Connect(_) => br#"{"detail":"Central auth service is unreachable"}"#,
-            UpstreamError::Exchange(_) => {
-                br#"{"detail":"Central auth service sent an invalid response"}"#
-            }
-            UpstreamError::Busy => {
-                br#"{"detail":"Too many requests to the central auth service; retry shortly"}"#
-            }
-            UpstreamError::Unavailable(_) => br#"{"detail":"Central auth service unavailable"}"#,
-            UpstreamError::Shared(e) => e.detail(),
-        }
-    }
-
-    /// The `Retry-After` seconds of a 503 the proxy gave without asking the central service.
-    pub fn retry_after(&self) -> Option<u64> {
-        match self {
-            UpstreamError::Busy => Some(1),
-            UpstreamError::Unavailable(seconds) => Some(*seconds),
-            UpstreamError::Shared(e) => e.retry_after(),
-            _ => None,
-        }
-    }
-
-    /// What this failure says about the central service's health, for the breaker.
-    fn outcome(&self) -> Outcome {
-        match self {
-            UpstreamError::ConnectTimeout | UpstreamError::Timeout | UpstreamError::Connect(_) => {
-                Outcome::Failed
-            }
-            _ => Outcome::Other,
-        }
-    }
-}
-
 impl From<ConnectError> for UpstreamError {
     fn from(e: ConnectError) -> Self {
         match e {
             ConnectError::Dial(e) if io_kind(&*e) == Some(io::ErrorKind::TimedOut) => {
-                UpstreamError::ConnectTimeout
+                UpstreamError::ConnectTimeout(e)
             }
-            ConnectError::Dial(e) => UpstreamError::Connect(e),
-            ConnectError::Handshake(e) => UpstreamError::Connect(Box::new(e)),
+            ConnectError::Dial(e) => UpstreamError::Connect(dial_step(&*e), e),
+            ConnectError::Handshake(e) => UpstreamError::Connect(Step::Handshake, Box::new(e)),
         }
     }
 }
@@ -152,18 +74,6 @@ fn is_unprocessed(e: &hyper::Error) -> bool {
         })
 }
 
-/// The kind of the first I/O error in `e`'s chain, `e` included.
-fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
-    let mut next = Some(e);
-    while let Some(e) = next {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io.kind());
-        }
-        next = e.source();
-    }
-    None
-}
-
 /// Shared handle to the central service; clone it freely (the pool is shared).
 #[derive(Clone)]
 pub struct Upstream {
@@ -178,6 +88,7 @@ pub struct Upstream {
     health: Arc<Health>,
     /// Fast-fail while the central service is down (`--breaker-failures`).
     breaker: Arc<Breaker>,
+    counters: Arc<Counters>,
 }
 
 /// When the central service last answered, for `/readyz`.
@@ -229,6 +140,7 @@ impl Upstream {
                 last_answer_ms: AtomicU64::new(0),
             }),
             breaker: Arc::new(Breaker::new(config.shield.breaker_failures)),
+            counters: Arc::default(),
         })
     }
 
@@ -270,11 +182,11 @@ impl Upstream {
             // A shared HTTP/2 connection that let a request time out may be dead: the request's
             // own stream reset does not close it, so stop handing it out.
             self.pool.forget_http2();
-            return Err(UpstreamError::Timeout);
+            return Err(UpstreamError::Timeout(self.timeout));
         };
         let response = answered?;
         self.health.answered();
-        Ok(response.map(|body| body.holding(permit)))
+        Ok(response.map(|body| body.holding(permit, self.timeout)))
     }
 
     /// The retry policy around one request, which only ever sends again what provably was not
@@ -299,9 +211,12 @@ impl Upstream {
                 self.pool.checkout()
             };
             let reused = pooled.is_some();
-            let mut sender = match pooled {
-                Some(sender) => sender,
-                None => Box::pin(self.pool.connect()).await?,
+            let mut sender = if let Some(sender) = pooled {
+                sender
+            } else {
+                let connected = Box::pin(self.pool.connect()).await;
+                self.counters.connected(connected.is_ok());
+                connected?
             };
             match sender.send(request, &self.target).await {
                 Ok(response) => {
@@ -314,6 +229,7 @@ impl Upstream {
                         // A shared connection that turns requests away is going away.
                         self.pool.forget_http2();
                     }
+                    self.counters.retried(Retry::Unsent);
                     request = unsent;
                 }
                 Err(SendError::Sent(e))
@@ -324,13 +240,34 @@ impl Upstream {
                         self.pool.forget_http2();
                     }
                     tracing::debug!("pooled upstream connection was closed; retrying once");
+                    let why = if is_unprocessed(&e) {
+                        Retry::Refused
+                    } else {
+                        Retry::Stale
+                    };
+                    self.counters.retried(why);
                     stale_retried = true;
                     request = build();
                 }
-                Err(SendError::Unsent(_, e) | SendError::Sent(e)) => {
-                    return Err(UpstreamError::Exchange(e))
+                Err(SendError::Unsent(_, e)) => {
+                    return Err(UpstreamError::Exchange(Step::WriteRequest, e))
                 }
+                Err(SendError::Sent(e)) => return Err(UpstreamError::Exchange(Step::ReadHead, e)),
             }
+        }
+    }
+
+    /// Connections, retries, requests in flight and idle connections, as of now.
+    pub fn snapshot(&self) -> Snapshot {
+        let (in_flight, waiting) = self.limit.load();
+        let (idle_http1, http2) = self.pool.idle_counts();
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Snapshot {
+            in_flight: as_u64(in_flight),
+            waiting: as_u64(waiting),
+            idle_http1: as_u64(idle_http1),
+            http2,
+            ..self.counters.snapshot()
         }
     }
 

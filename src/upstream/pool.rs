@@ -191,6 +191,12 @@ impl Pool {
         }
     }
 
+    /// Idle HTTP/1 connections, and whether a shared HTTP/2 connection is pooled (for `/metrics`).
+    pub fn idle_counts(&self) -> (usize, bool) {
+        let idle = self.idle();
+        (idle.http1.len(), idle.http2.is_some())
+    }
+
     /// Stops handing out the shared HTTP/2 connection; the next request dials a new one.
     pub fn forget_http2(&self) {
         self.idle().http2 = None;
@@ -320,14 +326,38 @@ pub struct Lease {
     pool: Arc<Pool>,
 }
 
+/// Why an upstream body failed after its head was passed on.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The central service's response body, returning its connection to the pool and its
 /// request's place among those in flight at its end.
+///
+/// A body that stops coming for `--upstream-timeout` (the central service wrote half an answer
+/// and stalled) fails, as nginx's `proxy_read_timeout` does between two reads: the client sees
+/// the answer cut instead of waiting for ever, and the connection is closed.
 #[derive(Debug)]
 pub struct UpstreamBody {
     body: Incoming,
     lease: Option<Lease>,
     permit: Option<Permit>,
+    /// The longest wait for the next frame.
+    patience: Duration,
+    /// Made the first time the body has to wait, re-armed at each later wait.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    waiting: bool,
 }
+
+/// The central service sent part of a body and then nothing for `--upstream-timeout`.
+#[derive(Debug)]
+pub struct BodyStalled;
+
+impl std::fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the central service stopped sending its answer's body")
+    }
+}
+
+impl std::error::Error for BodyStalled {}
 
 impl UpstreamBody {
     pub fn new(body: Incoming, lease: Option<Lease>) -> Self {
@@ -335,16 +365,38 @@ impl UpstreamBody {
             body,
             lease,
             permit: None,
+            patience: Duration::MAX,
+            stalled: None,
+            waiting: false,
         }
     }
 
-    /// Keeps `permit` until the body ends; an answer already complete lets it go at once.
+    /// Keeps `permit` until the body ends (an answer already complete lets it go at once), and
+    /// waits at most `patience` for each frame.
     #[must_use]
-    pub fn holding(mut self, permit: Permit) -> Self {
+    pub fn holding(mut self, permit: Permit, patience: Duration) -> Self {
         if !self.body.is_end_stream() {
             self.permit = Some(permit);
         }
+        self.patience = patience;
         self
+    }
+
+    /// Whether the body has waited `patience` since its last frame; arms the wait if needed.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = tokio::time::Instant::now() + self.patience;
+        let timer = match &mut self.stalled {
+            Some(timer) if self.waiting => timer,
+            Some(timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => self
+                .stalled
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.waiting = true;
+        timer.as_mut().poll(cx).is_ready()
     }
 
     fn end(&mut self) {
@@ -365,14 +417,23 @@ impl std::fmt::Debug for Lease {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.body).poll_frame(cx);
+        if polled.is_pending() {
+            if this.patience == Duration::MAX || !this.stalled(cx) {
+                return Poll::Pending;
+            }
+            this.lease = None;
+            this.permit = None;
+            return Poll::Ready(Some(Err(Box::new(BodyStalled))));
+        }
+        this.waiting = false;
         match &polled {
             // hyper stops polling a body that says it has ended, so check after every frame.
             // hyper's server also stops at trailers; by then hyper's client has read the answer.
@@ -387,7 +448,7 @@ impl Body for UpstreamBody {
             }
             _ => {}
         }
-        polled
+        polled.map(|frame| frame.map(|result| result.map_err(BodyError::from)))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -99,6 +99,17 @@ pub fn login_upstream_body(
     Ok(login(content_type, body)?.to_upstream_body())
 }
 
+/// The `username` of a body that [`login_upstream_body`] returned, still urlencoded. That
+/// body spells every value as Python's `quote_plus` does, whether it is the client's own or
+/// re-encoded, so these bytes name one username exactly as sent (no case folding or other
+/// normalisation), however the client encoded its form (urlencoded or multipart).
+pub fn login_upstream_username(upstream_body: &[u8]) -> &[u8] {
+    upstream_body
+        .split(|b| *b == b'&')
+        .find_map(|field| field.strip_prefix(b"username="))
+        .unwrap_or_default()
+}
+
 /// Validates a `/refresh` request body.
 pub fn refresh<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Refresh<'a>, Rejection> {
     json_routes::refresh(content_type, body)

@@ -272,3 +272,34 @@ fn debug_redacts_secrets() {
     };
     assert!(!format!("{reg:?}").contains("pw-secret"));
 }
+
+#[test]
+fn login_username_is_one_spelling_however_the_form_came() {
+    let form = Some(b"application/x-www-form-urlencoded".as_slice());
+    let username = |ct: Option<&[u8]>, body: &'static [u8]| {
+        let out = login_upstream_body(ct, &bytes::Bytes::from_static(body)).unwrap();
+        login_upstream_username(&out).to_vec()
+    };
+    let canonical = username(form, b"username=ada%40example.com&password=p");
+    assert_eq!(canonical, b"ada%40example.com");
+    // Spelled differently (a raw '@', lower-case escapes, fields reordered), or multipart.
+    assert_eq!(
+        username(form, b"password=p&username=ada@example.com"),
+        canonical
+    );
+    assert_eq!(
+        username(form, b"username=ada%40example%2ecom&password=p"),
+        canonical
+    );
+    let multipart = b"--X\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nada@example.com\r\n--X\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\r\n--X--\r\n";
+    assert_eq!(
+        username(Some(b"multipart/form-data; boundary=X"), multipart),
+        canonical
+    );
+    // As sent: no case folding.
+    assert_eq!(
+        username(form, b"username=Ada%40example.com&password=p"),
+        b"Ada%40example.com"
+    );
+    assert_eq!(username(form, b"username=%C3%A9&password=p"), b"%C3%A9");
+}

@@ -5,7 +5,9 @@
 #![allow(dead_code, unused_imports)] // each test crate uses its own part of the DSL
 
 pub mod client;
+pub mod logs;
 pub mod mock;
+pub mod redis;
 pub mod tls;
 
 use std::future::Future;
