@@ -12,6 +12,9 @@ use ipnet::IpNet;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+mod shield;
+pub use shield::{ShieldArgs, Toggle};
+
 /// The default central service, as the FastAPI app we replace had it.
 pub const DEFAULT_AUTH_URL: &str = "https://auth-central-challange.vercel.app";
 
@@ -105,6 +108,8 @@ pub struct Cli {
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
+    #[command(flatten)]
+    pub shield: ShieldArgs,
     /// Login throttling flags.
     #[command(flatten, next_help_heading = "Login throttling (off by default)")]
     pub rate_limit: crate::ratelimit::RateLimitArgs,
@@ -314,6 +319,8 @@ pub struct Config {
     pub pool_idle_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub access_log: AccessLog,
+    /// Coalescing, the /protected micro-cache and the breaker.
+    pub shield: ShieldArgs,
     /// `--login-rate-limit*`; `None`: no login throttling.
     pub login_limit: Option<crate::ratelimit::Settings>,
     /// `--metrics-listen`: metrics are kept only when it is set.
@@ -339,6 +346,7 @@ impl Config {
             pool_idle_timeout: Duration::from_secs(4),
             trusted_proxies: Vec::new(),
             access_log: AccessLog::On,
+            shield: ShieldArgs::default(),
             login_limit: None,
             metrics_listen: None,
         }
@@ -366,6 +374,7 @@ impl Config {
             pool_idle_timeout: cli.pool_idle_timeout,
             trusted_proxies: cli.trusted_proxies.clone(),
             access_log: cli.access_log,
+            shield: cli.shield.clone(),
             login_limit: cli.rate_limit.settings()?,
             metrics_listen: cli.metrics_listen,
         })

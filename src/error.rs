@@ -140,8 +140,10 @@ impl ProxyError {
             ProxyError::NotAuthenticated => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ProxyError::Upstream(UpstreamError::Busy) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            ProxyError::Upstream(e) => {
+                if let Some(seconds) = e.retry_after() {
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
             }
             ProxyError::Throttled(throttled) => {
                 headers.insert(

@@ -30,6 +30,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod service;
+pub mod shield;
 pub mod trace;
 pub mod upstream;
 pub mod validate;

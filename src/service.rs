@@ -38,6 +38,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// How often idle HTTP/1 connections were parked and resumed.
     pub parking: crate::park::Stats,
+    /// Coalescing and the micro-cache (`crate::shield`).
+    pub shield: crate::shield::Shield,
     /// `--login-rate-limit*`: `None` when off, so `/login` pays one branch for it.
     pub login_limiter: Option<crate::ratelimit::LoginLimiter>,
     /// Client connections accepted, open, at the cap.
@@ -51,6 +53,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let upstream = Upstream::new(&config)?;
+        let shield = crate::shield::Shield::new(&config.shield)?;
         let uri = |path| config.auth_url.path(path);
         let uris = RouteUris {
             base: uri("/"),
@@ -75,6 +78,7 @@ impl AppState {
             uris,
             draining: AtomicBool::new(false),
             parking: crate::park::Stats::default(),
+            shield,
         })
     }
 }
@@ -84,6 +88,10 @@ impl AppState {
 pub struct Upstreamed {
     pub status: Option<StatusCode>,
     pub elapsed: Option<Duration>,
+    /// `hit` or `miss` when the /protected cache is on.
+    pub cache: Option<&'static str>,
+    /// `waiter` when the request was answered by another's upstream call.
+    pub coalesced: Option<&'static str>,
 }
 
 /// The hyper service of one client connection (wrapped in `service_fn` by `server.rs`, so the
@@ -302,6 +310,8 @@ impl InFlight<'_> {
             duration_us = micros(ctx.start.elapsed()),
             upstream_status = self.upstream.status.map(|s| s.as_u16()),
             upstream_duration_us = self.upstream.elapsed.map(micros),
+            cache = self.upstream.cache,
+            coalesced = self.upstream.coalesced,
             error,
             request_id = ctx.id.to_str().unwrap_or("-"),
             trace_id = ctx.trace.trace_id(),

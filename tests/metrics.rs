@@ -9,11 +9,15 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use auth_proxy::ratelimit::{args::RateLimitArgs, parse_rate, Settings};
+use clap::Parser;
 use http::Request;
+use support::redis::RedisServer;
 use support::{
-    get, post_form, post_json, refused_port, spawn_proxy, MockUpstream, Proxy, Reply, WithHeader,
-    H1,
+    get, post_form, post_json, refused_port, spawn_proxy, within, MockUpstream, Proxy, Reply,
+    WithHeader, H1, WAIT,
 };
 
 /// The proxy with metrics on, and its admin listener's address.
@@ -237,4 +241,190 @@ async fn without_metrics_listen_no_request_series_are_kept() {
     let text = auth_proxy::metrics::render(&proxy.state);
     assert!(!text.contains("auth_proxy_requests_total"));
     assert!(text.contains("auth_proxy_build_info"));
+}
+
+fn login(username: &str) -> Request<http_body_util::Full<bytes::Bytes>> {
+    post_form("/login", &format!("username={username}&password=pw"))
+}
+
+#[tokio::test]
+async fn coalescing_cache_breaker_and_login_throttling_are_exported() {
+    let mock = MockUpstream::replying(Reply::json(200, r#"{"ok":true}"#)).await;
+    let (proxy, admin) = proxy_with_metrics(&mock.url(), |c| {
+        c.shield.protected_cache_ttl = Duration::from_secs(60);
+        c.login_limit = Some(Settings::memory(Some(parse_rate("1/m").unwrap()), None));
+    })
+    .await;
+    let mut client = proxy.h1().await;
+    for _ in 0..3 {
+        let got = client
+            .send(get("/protected").with("authorization", "Bearer t"))
+            .await;
+        assert_eq!(got.status, 200);
+    }
+    assert_eq!(client.send(login("ada")).await.status, 200);
+    assert_eq!(client.send(login("ada")).await.status, 429);
+
+    let m = scrape(admin).await;
+    assert_eq!(value(&m, "auth_proxy_cache_misses_total{}"), 1.0);
+    assert_eq!(value(&m, "auth_proxy_cache_hits_total{}"), 2.0);
+    assert!(m.contains_key("auth_proxy_cache_entries{}"));
+    assert!(m.contains_key("auth_proxy_cache_bytes{}"));
+    for route in ["/protected", "/refresh"] {
+        let key = format!(r#"auth_proxy_coalesced_total{{route="{route}"}}"#);
+        assert_eq!(value(&m, &key), 0.0, "sequential requests share nothing");
+    }
+    let state = |s: &str| value(&m, &format!(r#"auth_proxy_breaker_state{{state="{s}"}}"#));
+    assert_eq!(
+        (state("closed"), state("open"), state("half_open")),
+        (1.0, 0.0, 0.0)
+    );
+    assert_eq!(value(&m, "auth_proxy_breaker_opened_total{}"), 0.0);
+    assert_eq!(value(&m, "auth_proxy_breaker_closed_total{}"), 0.0);
+    assert_eq!(value(&m, "auth_proxy_breaker_rejected_total{}"), 0.0);
+    let throttled = |scope: &str| {
+        value(
+            &m,
+            &format!(r#"auth_proxy_login_throttled_total{{scope="{scope}"}}"#),
+        )
+    };
+    assert_eq!((throttled("user"), throttled("ip")), (1.0, 0.0));
+    assert_eq!(
+        value(&m, r#"auth_proxy_rate_limit_memory_keys{scope="user"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"auth_proxy_rate_limit_memory_keys{scope="ip"}"#),
+        0.0
+    );
+    assert_eq!(
+        value(&m, "auth_proxy_rate_limit_memory_evictions_total{}"),
+        0.0
+    );
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("auth_proxy_rate_limit_redis")),
+        "no Redis series for an in-memory limiter"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_identical_requests_are_counted_as_coalesced() {
+    let mock = MockUpstream::builder()
+        .reply(Reply::json(200, r#"{"ok":true}"#))
+        .delay_head(Duration::from_millis(300))
+        .start()
+        .await;
+    let (proxy, admin) = proxy_with_metrics(&mock.url(), |_| {}).await;
+    let addr = proxy.addr;
+    let send = move || {
+        tokio::spawn(async move {
+            H1::connect(addr)
+                .await
+                .send(get("/protected").with("authorization", "Bearer same"))
+                .await
+        })
+    };
+    let leader = send();
+    mock.wait_for_requests(1).await;
+    let waiters: Vec<_> = (0..3).map(|_| send()).collect();
+    within(WAIT, "the waiters joining", async {
+        while proxy.state.shield.stats().protected_coalesced < 3 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    for task in std::iter::once(leader).chain(waiters) {
+        assert_eq!(task.await.unwrap().status, 200);
+    }
+    let m = scrape(admin).await;
+    assert_eq!(
+        value(&m, r#"auth_proxy_coalesced_total{route="/protected"}"#),
+        3.0
+    );
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_open_breaker_is_exported_with_what_it_turned_away() {
+    let url = format!("http://127.0.0.1:{}", refused_port());
+    let (proxy, admin) = proxy_with_metrics(&url, |c| c.shield.breaker_failures = 2).await;
+    let mut client = proxy.h1().await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let got = client
+            .send(get("/protected").with("authorization", "Bearer t"))
+            .await;
+        statuses.push(got.status.as_u16());
+    }
+    assert_eq!(statuses, [502, 502, 503]);
+    let m = scrape(admin).await;
+    assert_eq!(value(&m, r#"auth_proxy_breaker_state{state="open"}"#), 1.0);
+    assert_eq!(
+        value(&m, r#"auth_proxy_breaker_state{state="closed"}"#),
+        0.0
+    );
+    assert_eq!(value(&m, "auth_proxy_breaker_opened_total{}"), 1.0);
+    assert_eq!(value(&m, "auth_proxy_breaker_rejected_total{}"), 1.0);
+    assert_eq!(
+        value(
+            &m,
+            r#"auth_proxy_upstream_errors_total{kind="upstream_unavailable"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"auth_proxy_upstream_errors_total{kind="connect_refused"}"#
+        ),
+        2.0
+    );
+}
+
+#[tokio::test]
+async fn a_redis_login_limiter_exports_its_connection_and_failures() {
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        limit: RateLimitArgs,
+    }
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    let flags = ["t", "--login-rate-limit", "5/m", "--rate-limit-redis", &url];
+    let settings = Flags::try_parse_from(flags)
+        .unwrap()
+        .limit
+        .settings()
+        .unwrap();
+    let mock = MockUpstream::start_default().await;
+    let (proxy, admin) = proxy_with_metrics(&mock.url(), move |c| c.login_limit = settings).await;
+    let limiter = proxy.state.login_limiter.as_ref().unwrap();
+    within(WAIT, "the proxy connecting to Redis", async {
+        while !limiter.redis_connected() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let mut client = proxy.h1().await;
+    assert_eq!(client.send(login("ada")).await.status, 200);
+    let m = scrape(admin).await;
+    assert_eq!(value(&m, "auth_proxy_rate_limit_redis_connected{}"), 1.0);
+    assert_eq!(
+        value(&m, "auth_proxy_rate_limit_redis_failures_total{}"),
+        0.0
+    );
+    assert!(
+        !m.keys()
+            .any(|k| k.starts_with("auth_proxy_rate_limit_memory")),
+        "no memory series for a Redis limiter"
+    );
+
+    redis.kill();
+    assert_eq!(client.send(login("ada")).await.status, 200, "fails open");
+    let m = scrape(admin).await;
+    assert_eq!(
+        value(&m, "auth_proxy_rate_limit_redis_failures_total{}"),
+        1.0
+    );
 }

@@ -12,10 +12,10 @@ use crate::AppState;
 type Label = [(&'static str, &'static str); 1];
 
 /// A registry made for one scrape, filled with the values as of now.
-struct Now(Registry);
+pub(super) struct Now(Registry);
 
 impl Now {
-    fn gauge(&mut self, name: &str, help: &str, value: i64) {
+    pub(super) fn gauge(&mut self, name: &str, help: &str, value: i64) {
         let gauge = Gauge::<i64>::default();
         gauge.set(value);
         self.0.register(name, help, gauge);
@@ -28,13 +28,13 @@ impl Now {
     }
 
     /// `name` without `_total`: the encoder appends it.
-    fn counter(&mut self, name: &str, help: &str, value: u64) {
+    pub(super) fn counter(&mut self, name: &str, help: &str, value: u64) {
         let counter = Counter::<u64>::default();
         counter.inc_by(value);
         self.0.register(name, help, counter);
     }
 
-    fn counters(
+    pub(super) fn counters(
         &mut self,
         name: &str,
         help: &str,
@@ -48,7 +48,7 @@ impl Now {
         self.0.register(name, help, family);
     }
 
-    fn gauges(
+    pub(super) fn gauges(
         &mut self,
         name: &str,
         help: &str,
@@ -63,7 +63,7 @@ impl Now {
     }
 }
 
-fn signed(n: u64) -> i64 {
+pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -86,6 +86,7 @@ pub fn encode(out: &mut String, state: &AppState) -> std::fmt::Result {
     );
     connections(&mut now, state);
     upstream(&mut now, state);
+    super::guards::encode(&mut now, state);
     process(&mut now);
     prometheus_text::encode(out, &now.0)
 }

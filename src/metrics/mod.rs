@@ -3,8 +3,9 @@
 //! Off unless `--metrics-listen` is set; then [`Metrics`] holds one counter per (route, status
 //! class) and two histograms per route, resolved at start-up, so that a request costs a few
 //! atomic adds and two uncontended histogram locks, never a label lookup. Everything else
-//! (connections, the upstream pool, the process) is read from the layers' own counters at
-//! scrape time by [`live`], not counted a second time.
+//! (connections, the upstream pool, the process, and in [`guards`] coalescing, the cache, the
+//! breaker and login throttling) is read from the layers' own counters at scrape time by
+//! [`live`], not counted a second time.
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use crate::router::Routed;
 use crate::upstream::KINDS;
 
 mod conns;
+mod guards;
 mod listener;
 mod live;
 mod process;

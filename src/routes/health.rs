@@ -10,6 +10,7 @@ use super::RouteCx;
 use crate::body::ProxyBody;
 use crate::error::json_response;
 use crate::service::AppState;
+use crate::upstream::BreakerState;
 
 /// The longest a readiness probe of the central service may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,6 +29,14 @@ pub async fn readiness(state: &AppState) -> Response<ProxyBody> {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from_static(br#"{"status":"unavailable","reason":"shutting down"}"#),
+        );
+    }
+    if state.upstream.breaker().state == BreakerState::Open {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(
+                br#"{"status":"unavailable","reason":"central auth service failing (breaker open)"}"#,
+            ),
         );
     }
     let timeout = PROBE_TIMEOUT.min(state.config.upstream_timeout);

@@ -6,6 +6,7 @@ pub mod login;
 pub mod protected;
 pub mod refresh;
 pub mod register;
+pub mod shared;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -20,6 +21,7 @@ use crate::error::ProxyError;
 use crate::headers::{self, Credentials, Origin};
 use crate::service::{AppState, Upstreamed};
 use crate::trace::{TRACEPARENT, TRACESTATE};
+use crate::upstream::UpstreamBody;
 use crate::validate::Rejection;
 
 pub const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -50,6 +52,18 @@ pub async fn forward(
     parts: &Parts,
     outbound: Outbound<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    Ok(exchange(cx, parts, outbound)
+        .await?
+        .map(ProxyBody::upstream))
+}
+
+/// Sends the validated request upstream: the answer's head sanitised, its body as it comes
+/// (for [`forward`], or for `shared` to hold whole and share).
+pub async fn exchange(
+    cx: &mut RouteCx<'_>,
+    parts: &Parts,
+    outbound: Outbound<'_>,
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let config = &cx.state.config;
     let build = || {
         let mut headers = headers::outbound_request(
@@ -82,7 +96,7 @@ pub async fn forward(
     cx.upstream.status = Some(response.status());
     let (mut head, body) = response.into_parts();
     headers::sanitize_response(&mut head.headers);
-    Ok(Response::from_parts(head, ProxyBody::upstream(body)))
+    Ok(Response::from_parts(head, body))
 }
 
 /// The shape the three body routes share: [`read_validated`] → [`forward_body`].
@@ -125,14 +139,19 @@ pub async fn forward_body(
     content_type: HeaderValue,
     body: Bytes,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let outbound = Outbound {
+    forward(cx, parts, validated(uri, content_type, body)).await
+}
+
+/// A validated body going to `uri` as a `POST` labelled `content_type`: what [`forward_body`]
+/// sends, for a route that may share the call instead (`/refresh`).
+pub fn validated(uri: &http::Uri, content_type: HeaderValue, body: Bytes) -> Outbound<'static> {
+    Outbound {
         method: Method::POST,
         uri: uri.clone(),
         content_type: Some(content_type),
         body,
         credentials: Credentials::None,
-    };
-    forward(cx, parts, outbound).await
+    }
 }
 
 /// The request's `Content-Type`, raw.

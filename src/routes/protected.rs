@@ -1,14 +1,17 @@
-//! `GET /protected`: bearer credentials checked as FastAPI's `HTTPBearer` does, then forwarded.
+//! `GET /protected`: bearer credentials checked as FastAPI's `HTTPBearer` does, then forwarded
+//! (shared by concurrent requests with the same token, and cached if asked).
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
+use super::shared::{forward_shared, Sharing};
 use super::{forward, Outbound, RouteCx};
 use crate::body::ProxyBody;
 use crate::error::ProxyError;
 use crate::headers::Credentials;
+use crate::shield::Domain;
 use crate::validate;
 
 pub async fn handle(
@@ -28,7 +31,16 @@ pub async fn handle(
         body: Bytes::new(),
         credentials: Credentials::Bearer(&bearer),
     };
-    forward(cx, &parts, outbound).await
+    let shield = &cx.state.shield;
+    if shield.protected.is_none() && shield.cache.is_none() {
+        return forward(cx, &parts, outbound).await;
+    }
+    let sharing = Sharing {
+        key: shield.keyer.key(Domain::ProtectedToken, token.as_bytes()),
+        flights: shield.protected.as_ref(),
+        cache: shield.cache.as_ref().map(|cache| (cache, token)),
+    };
+    forward_shared(cx, &parts, outbound, sharing).await
 }
 
 /// `Bearer <token>`, as the FastAPI app sent it; the client's own value when it already is that.

@@ -7,6 +7,7 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -30,6 +31,8 @@ pub enum Step {
     ReadBody,
     /// `--upstream-timeout` passed before a response head.
     Timeout,
+    /// The breaker was open: nothing was sent (`--breaker-failures`).
+    Breaker,
 }
 
 impl Step {
@@ -43,6 +46,7 @@ impl Step {
             Step::ReadHead => "read head",
             Step::ReadBody => "read body",
             Step::Timeout => "timeout",
+            Step::Breaker => "breaker",
         }
     }
 }
@@ -67,6 +71,16 @@ pub enum UpstreamError {
     /// `--upstream-max-connections` requests were in flight and the wait queue was full, or
     /// no slot came free within `--upstream-timeout`. Nothing was sent.
     Busy,
+    /// The breaker is open (the central service kept failing): nothing was sent; retry in
+    /// this many seconds.
+    Unavailable(u64),
+    /// The body of an answer held whole before it is answered (to share it, see
+    /// `crate::shield`) broke or stalled: the client got nothing of it yet.
+    Body(super::BodyError),
+    /// One upstream call's failure, shared by the requests coalesced on it (`crate::shield`):
+    /// transparent, it says and sorts as that failure; the access line's `coalesced=waiter`
+    /// tells a waiter from the leader.
+    Shared(Arc<UpstreamError>),
 }
 
 impl UpstreamError {
@@ -75,8 +89,12 @@ impl UpstreamError {
             UpstreamError::ConnectTimeout(_) | UpstreamError::Timeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
-            UpstreamError::Connect(..) | UpstreamError::Exchange(..) => StatusCode::BAD_GATEWAY,
-            UpstreamError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Body(e) if e.is::<super::BodyStalled>() => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Connect(..) | UpstreamError::Exchange(..) | UpstreamError::Body(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            UpstreamError::Busy | UpstreamError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Shared(e) => e.status(),
         }
     }
 
@@ -86,6 +104,9 @@ impl UpstreamError {
             UpstreamError::Timeout(_) => Step::Timeout,
             UpstreamError::Connect(step, _) | UpstreamError::Exchange(step, _) => *step,
             UpstreamError::Busy => Step::Queue,
+            UpstreamError::Body(_) => Step::ReadBody,
+            UpstreamError::Unavailable(_) => Step::Breaker,
+            UpstreamError::Shared(e) => e.step(),
         }
     }
 
@@ -101,7 +122,11 @@ impl UpstreamError {
                 _ => "connect",
             },
             UpstreamError::Exchange(_, e) => exchange_kind(e),
+            UpstreamError::Body(e) => body_error_kind(&**e),
             UpstreamError::Busy => "upstream_busy",
+            UpstreamError::Unavailable(_) => "upstream_unavailable",
+            // The leader's kind: the access line's `coalesced=waiter` says it was shared.
+            UpstreamError::Shared(e) => e.reason(),
         }
     }
 
@@ -113,20 +138,56 @@ impl UpstreamError {
             UpstreamError::Timeout(_) => {
                 br#"{"detail":"Central auth service did not answer in time"}"#
             }
+            UpstreamError::Body(e) if e.is::<super::BodyStalled>() => {
+                br#"{"detail":"Central auth service did not answer in time"}"#
+            }
             UpstreamError::Connect(..) => br#"{"detail":"Central auth service is unreachable"}"#,
-            UpstreamError::Exchange(..) => {
+            UpstreamError::Exchange(..) | UpstreamError::Body(_) => {
                 br#"{"detail":"Central auth service sent an invalid response"}"#
             }
             UpstreamError::Busy => {
                 br#"{"detail":"Too many requests to the central auth service; retry shortly"}"#
             }
+            UpstreamError::Unavailable(_) => br#"{"detail":"Central auth service unavailable"}"#,
+            UpstreamError::Shared(e) => e.detail(),
+        }
+    }
+
+    /// The `Retry-After` seconds of a 503 the proxy gave without asking the central service.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            UpstreamError::Busy => Some(1),
+            UpstreamError::Unavailable(seconds) => Some(*seconds),
+            UpstreamError::Shared(e) => e.retry_after(),
+            UpstreamError::ConnectTimeout(_)
+            | UpstreamError::Timeout(_)
+            | UpstreamError::Connect(..)
+            | UpstreamError::Exchange(..)
+            | UpstreamError::Body(_) => None,
+        }
+    }
+
+    /// What this failure says about the central service's health, for the breaker: no
+    /// connection (TLS included) or no answer in time counts against it; a broken exchange
+    /// or a refusal of our own does not.
+    pub(super) fn outcome(&self) -> super::breaker::Outcome {
+        use super::breaker::Outcome;
+        match self {
+            UpstreamError::ConnectTimeout(_)
+            | UpstreamError::Timeout(_)
+            | UpstreamError::Connect(..) => Outcome::Failed,
+            UpstreamError::Shared(e) => e.outcome(),
+            UpstreamError::Exchange(..)
+            | UpstreamError::Body(_)
+            | UpstreamError::Busy
+            | UpstreamError::Unavailable(_) => Outcome::Other,
         }
     }
 }
 
 /// Every value [`UpstreamError::reason`] and [`body_error_kind`] can return, so that metrics
 /// can make their series up front.
-pub const KINDS: [&str; 10] = [
+pub const KINDS: [&str; 11] = [
     "connect_timeout",
     "timeout",
     "tls",
@@ -137,6 +198,7 @@ pub const KINDS: [&str; 10] = [
     "closed",
     "exchange",
     "upstream_busy",
+    "upstream_unavailable",
 ];
 
 /// How an established exchange broke, by the first cause hyper or the OS names.
@@ -188,8 +250,17 @@ impl fmt::Display for UpstreamError {
         match self {
             UpstreamError::ConnectTimeout(_) => write!(f, "{step}: timed out"),
             UpstreamError::Timeout(after) => write!(f, "{step}: no response head within {after:?}"),
-            UpstreamError::Connect(..) | UpstreamError::Exchange(..) => write!(f, "{step}"),
+            UpstreamError::Connect(..) | UpstreamError::Exchange(..) | UpstreamError::Body(_) => {
+                write!(f, "{step}")
+            }
             UpstreamError::Busy => write!(f, "{step}: too many requests in flight"),
+            UpstreamError::Unavailable(seconds) => {
+                write!(
+                    f,
+                    "{step}: open after consecutive failures; retry in {seconds}s"
+                )
+            }
+            UpstreamError::Shared(e) => e.fmt(f),
         }
     }
 }
@@ -197,9 +268,12 @@ impl fmt::Display for UpstreamError {
 impl Error for UpstreamError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            UpstreamError::ConnectTimeout(e) | UpstreamError::Connect(_, e) => Some(&**e),
+            UpstreamError::ConnectTimeout(e)
+            | UpstreamError::Connect(_, e)
+            | UpstreamError::Body(e) => Some(&**e),
             UpstreamError::Exchange(_, e) => Some(e),
-            UpstreamError::Timeout(_) | UpstreamError::Busy => None,
+            UpstreamError::Shared(e) => e.source(),
+            UpstreamError::Timeout(_) | UpstreamError::Busy | UpstreamError::Unavailable(_) => None,
         }
     }
 }
@@ -292,5 +366,31 @@ mod tests {
         assert_eq!(e.reason(), "connect_refused");
         assert!(KINDS.contains(&e.reason()));
         assert!(Chain(&e).to_string().starts_with("dial: "));
+    }
+
+    #[test]
+    fn an_open_breaker_is_upstream_unavailable_with_retry_after() {
+        let e = UpstreamError::Unavailable(4);
+        assert_eq!(e.reason(), "upstream_unavailable");
+        assert!(KINDS.contains(&e.reason()));
+        assert_eq!(e.step(), Step::Breaker);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after(), Some(4));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "breaker: open after consecutive failures; retry in 4s"
+        );
+    }
+
+    #[test]
+    fn a_shared_failure_keeps_the_leaders_step_kind_and_cause() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let leader = Arc::new(UpstreamError::Connect(Step::Dial, Box::new(refused)));
+        let e = UpstreamError::Shared(leader);
+        assert_eq!(e.reason(), "connect_refused");
+        assert_eq!(e.step(), Step::Dial);
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(e.retry_after(), None);
+        assert!(Chain(&e).to_string().starts_with("dial: "), "transparent");
     }
 }

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::config::Config;
 
+mod breaker;
 mod error;
 mod limit;
 mod pool;
@@ -23,6 +24,8 @@ use error::{dial_step, io_kind};
 pub use stats::Snapshot;
 use stats::{Counters, Retry};
 
+use breaker::{Breaker, Outcome};
+pub use breaker::{BreakerStats, State as BreakerState};
 use limit::Limit;
 pub use pool::{BodyError, BodyStalled, UpstreamBody};
 use pool::{ConnectError, Pool, SendError, Sender};
@@ -83,6 +86,8 @@ pub struct Upstream {
     /// `--upstream-max-connections`: requests in flight to the central service.
     limit: Arc<Limit>,
     health: Arc<Health>,
+    /// Fast-fail while the central service is down (`--breaker-failures`).
+    breaker: Arc<Breaker>,
     counters: Arc<Counters>,
 }
 
@@ -134,6 +139,7 @@ impl Upstream {
                 epoch: Instant::now(),
                 last_answer_ms: AtomicU64::new(0),
             }),
+            breaker: Arc::new(Breaker::new(config.shield.breaker_failures)),
             counters: Arc::default(),
         })
     }
@@ -142,8 +148,28 @@ impl Upstream {
     ///
     /// `build` runs a second time only for the one retry after a stale pooled connection, so the
     /// common path builds the request once and clones nothing. The request's place among those
-    /// in flight ([`Limit`]) is held until its answer's body ends.
+    /// in flight ([`Limit`]) is held until its answer's body ends. While the [`Breaker`] is
+    /// open, nothing is sent: 503 at once.
     pub async fn send(
+        &self,
+        build: impl Fn() -> Request<Full<Bytes>>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let pass = self.breaker.pass().map_err(UpstreamError::Unavailable)?;
+        let result = self.send_within_limits(build).await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Answered,
+            Err(e) => e.outcome(),
+        };
+        self.breaker.record(pass, outcome);
+        result
+    }
+
+    /// The breaker's state and counters.
+    pub fn breaker(&self) -> BreakerStats {
+        self.breaker.stats()
+    }
+
+    async fn send_within_limits(
         &self,
         build: impl Fn() -> Request<Full<Bytes>>,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {

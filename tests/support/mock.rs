@@ -217,9 +217,13 @@ impl MockBuilder {
     }
 
     pub async fn start(self) -> MockUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock upstream");
+        self.start_on("127.0.0.1:0".parse().expect("address")).await
+    }
+
+    /// Starts on `addr`: e.g. the [`refused_port`](super::refused_port) a proxy was failing to
+    /// reach, as a central service coming back.
+    pub async fn start_on(self, addr: SocketAddr) -> MockUpstream {
+        let listener = TcpListener::bind(addr).await.expect("bind mock upstream");
         let addr = listener.local_addr().expect("local addr");
         let scheme = if self.plan.tls.is_some() {
             "https"
