@@ -8,10 +8,9 @@
 mod support;
 
 use std::future::poll_fn;
-use std::io::Write as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use auth_proxy::config::Toggle;
 use bytes::Bytes;
 use http::Request;
 use support::{
-    get, pattern, post_json, spawn_proxy, within, MockUpstream, Reply, WithHeader, WAIT,
+    get, logs, pattern, post_json, spawn_proxy, within, MockUpstream, Reply, WithHeader, WAIT,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -28,50 +27,11 @@ const BODY_TIMEOUT_DETAIL: &str = r#"{"detail":"Request body not received in tim
 const BUSY_DETAIL: &str =
     r#"{"detail":"Too many requests to the central auth service; retry shortly"}"#;
 
-// ---- The access log, captured in-process ----
-
-/// Every log line of this test binary (JSON, one per line).
-fn log_lines() -> &'static Mutex<Vec<u8>> {
-    static LINES: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LINES.get_or_init(|| {
-        struct Sink;
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                log_lines().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter("info")
-            .with_writer(|| Sink)
-            .try_init();
-        Mutex::new(Vec::new())
-    })
-}
-
-/// The access lines that carry `request_id`, parsed.
-fn access_lines(request_id: &str) -> Vec<serde_json::Value> {
-    let lines = log_lines().lock().unwrap().clone();
-    String::from_utf8_lossy(&lines)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["target"] == "access" && v["request_id"] == request_id)
-        .collect()
-}
+// ---- The access log, captured in-process (support::logs) ----
 
 async fn access_line(request_id: &str) -> serde_json::Value {
-    within(WAIT, "the access line", async {
-        loop {
-            if let [line] = access_lines(request_id).as_slice() {
-                return line.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    logs::one_line("the access line", |l| {
+        l["target"] == "access" && l["request_id"] == request_id
     })
     .await
 }
@@ -80,7 +40,7 @@ async fn access_line(request_id: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_body_shorter_than_its_content_length_gets_408_and_the_connection_closes() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::start_default().await;
     let proxy = spawn_proxy(&mock.url(), |c| {
         c.client_body_timeout = Duration::from_millis(300);
@@ -289,7 +249,7 @@ async fn an_upstream_body_with_pauses_shorter_than_the_upstream_timeout_is_passe
 
 #[tokio::test]
 async fn an_http1_client_that_hangs_up_cancels_the_upstream_request_and_is_logged_499() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder()
         .delay_head(Duration::from_secs(3))
         .start()
@@ -323,7 +283,7 @@ async fn an_http1_client_that_hangs_up_cancels_the_upstream_request_and_is_logge
 
 #[tokio::test]
 async fn an_h2_stream_reset_cancels_its_upstream_request_and_is_logged_499() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder()
         .delay_head(Duration::from_secs(3))
         .start()
@@ -718,12 +678,4 @@ async fn a_get_lost_on_a_reused_connection_is_sent_once_more_on_a_fresh_one() {
     // The first on a fresh connection; each later one lost once on the reused connection,
     // then answered on a fresh one.
     assert_eq!(mock.requests().len(), 1 + 19 * 2);
-}
-
-#[test]
-fn log_capture_is_json() {
-    let _ = log_lines();
-    tracing::info!(target: "access", request_id = "probe", status = 200u16, "x");
-    let _ = std::io::stdout().flush();
-    assert_eq!(access_lines("probe").len(), 1);
 }

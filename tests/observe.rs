@@ -6,45 +6,19 @@
 
 mod support;
 
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use auth_proxy::config::Toggle;
 use support::{
-    get, refused_port, spawn_proxy, within, MockUpstream, Reply, TestCa, WithHeader, WAIT,
+    get, logs, refused_port, spawn_proxy, within, MockUpstream, Reply, TestCa, WithHeader, WAIT,
 };
 
 // ---- The log, captured in-process ----
 
-fn log_lines() -> &'static Mutex<Vec<u8>> {
-    static LINES: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LINES.get_or_init(|| {
-        struct Sink;
-        impl std::io::Write for Sink {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                log_lines().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter("info")
-            .with_writer(|| Sink)
-            .try_init();
-        Mutex::new(Vec::new())
-    })
-}
-
 /// Every captured line whose `field` is `value`.
 fn lines_with(field: &str, value: &str) -> Vec<serde_json::Value> {
-    let lines = log_lines().lock().unwrap().clone();
-    String::from_utf8_lossy(&lines)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    logs::lines()
+        .into_iter()
         .filter(|v| v[field] == value)
         .collect()
 }
@@ -104,7 +78,7 @@ async fn explained(request_id: &str, status: u16, error: &str, step: &str) -> St
 
 #[tokio::test]
 async fn a_refused_connection_is_502_connect_refused_with_the_os_error_in_the_warn_line() {
-    let _ = log_lines();
+    logs::capture();
     let url = format!("http://127.0.0.1:{}", refused_port());
     assert_eq!(protected(&url, "obs-refused").await, 502);
     let cause = explained("obs-refused", 502, "connect_refused", "dial").await;
@@ -117,7 +91,7 @@ async fn a_refused_connection_is_502_connect_refused_with_the_os_error_in_the_wa
 
 #[tokio::test]
 async fn an_untrusted_certificate_is_502_tls_naming_the_certificate_problem() {
-    let _ = log_lines();
+    logs::capture();
     let served = TestCa::new("central");
     let mock = MockUpstream::builder().tls(&served).start().await;
     assert_eq!(protected(&mock.url(), "obs-tls").await, 502);
@@ -130,7 +104,7 @@ async fn an_untrusted_certificate_is_502_tls_naming_the_certificate_problem() {
 
 #[tokio::test]
 async fn a_reset_after_the_request_is_502_reset_at_read_head() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder().reset().start().await;
     assert_eq!(protected(&mock.url(), "obs-reset").await, 502);
     let cause = explained("obs-reset", 502, "reset", "read head").await;
@@ -139,7 +113,7 @@ async fn a_reset_after_the_request_is_502_reset_at_read_head() {
 
 #[tokio::test]
 async fn a_malformed_head_is_502_bad_response() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder()
         .raw_answer(b"HTTP/1.1 2x0 OK\r\n\r\n")
         .start()
@@ -151,7 +125,7 @@ async fn a_malformed_head_is_502_bad_response() {
 
 #[tokio::test]
 async fn no_head_within_the_upstream_timeout_is_504_timeout() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder().silent().start().await;
     let proxy = spawn_proxy(&mock.url(), |c| {
         c.upstream_timeout = Duration::from_millis(200);
@@ -176,7 +150,7 @@ async fn no_head_within_the_upstream_timeout_is_504_timeout() {
 
 #[tokio::test]
 async fn a_body_shorter_than_its_content_length_gets_a_second_access_line() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder()
         .raw_answer(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n\
@@ -210,7 +184,7 @@ async fn a_body_shorter_than_its_content_length_gets_a_second_access_line() {
 
 #[tokio::test]
 async fn requests_cut_at_the_end_of_the_grace_are_logged_and_counted_in_the_warning() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::builder()
         .delay_head(Duration::from_secs(5))
         .start()
@@ -256,7 +230,7 @@ const CLIENT_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7
 
 #[tokio::test]
 async fn trace_context_is_kept_when_valid_and_started_when_absent_or_invalid() {
-    let _ = log_lines();
+    logs::capture();
     let mock = MockUpstream::replying(Reply::json(200, "{}")).await;
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
     let mut client = proxy.h1().await;
