@@ -159,32 +159,59 @@ pub async fn read_bounded(
 
 async fn read_frames(mut body: Incoming, limit: u64) -> Result<Bytes, ProxyError> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut first = Bytes::new();
-    let mut joined = BytesMut::new();
+    let mut gathered = Gathered::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| ProxyError::ClientBody)?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers: FastAPI ignores them too
         };
-        // The bytes so far are in `first` or, once a second frame came, all in `joined`.
-        let read = first.len() + joined.len();
-        if data.len() > limit.saturating_sub(read) {
+        if data.len() > limit.saturating_sub(gathered.len()) {
             return Err(ProxyError::BodyTooLarge);
         }
-        if read == 0 {
-            first = data;
+        gathered.push(data);
+    }
+    Ok(gathered.finish())
+}
+
+/// A body's data frames as one `Bytes`. The usual body comes as one frame, read with its head:
+/// that frame is kept as it is, neither copied nor collected into a list; only a second frame
+/// starts a buffer.
+#[derive(Default)]
+pub struct Gathered {
+    /// The bytes so far, while they are one frame.
+    first: Bytes,
+    /// All the bytes, once a second frame came.
+    joined: BytesMut,
+}
+
+impl Gathered {
+    pub fn len(&self) -> usize {
+        self.first.len() + self.joined.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, data: Bytes) {
+        if self.is_empty() {
+            self.first = data;
         } else {
-            if joined.is_empty() {
-                joined.extend_from_slice(&std::mem::take(&mut first));
+            if self.joined.is_empty() {
+                self.joined
+                    .extend_from_slice(&std::mem::take(&mut self.first));
             }
-            joined.extend_from_slice(&data);
+            self.joined.extend_from_slice(&data);
         }
     }
-    Ok(if joined.is_empty() {
-        first
-    } else {
-        joined.freeze()
-    })
+
+    pub fn finish(self) -> Bytes {
+        if self.joined.is_empty() {
+            self.first
+        } else {
+            self.joined.freeze()
+        }
+    }
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::response::Parts;
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 
-use crate::body::ProxyBody;
+use crate::body::{Gathered, ProxyBody};
 use crate::headers::X_REQUEST_ID;
 use crate::upstream::{BodyStalled, UpstreamBody, UpstreamError};
 
@@ -70,28 +70,17 @@ pub fn is_shareable(body: &UpstreamBody) -> bool {
 /// as it is; more are joined.
 pub async fn collect(mut body: UpstreamBody, timeout: Duration) -> Result<Bytes, UpstreamError> {
     let read = async {
-        let mut first = Bytes::new();
-        let mut joined = BytesMut::new();
+        let mut gathered = Gathered::default();
         while let Some(frame) = body.frame().await {
             let Ok(data) = frame.map_err(UpstreamError::Body)?.into_data() else {
                 continue;
             };
-            if first.is_empty() && joined.is_empty() {
-                first = data;
-            } else {
-                if joined.is_empty() {
-                    joined.extend_from_slice(&std::mem::take(&mut first));
-                }
-                joined.extend_from_slice(&data);
-            }
+            gathered.push(data);
         }
-        Ok(if joined.is_empty() {
-            first
-        } else {
-            joined.freeze()
-        })
+        Ok(gathered.finish())
     };
-    tokio::time::timeout(timeout, read)
+    // The usual answer is whole when its head is: no timer is made for it.
+    crate::deadline::within(timeout, read)
         .await
-        .unwrap_or_else(|_| Err(UpstreamError::Body(Box::new(BodyStalled))))
+        .unwrap_or_else(|| Err(UpstreamError::Body(Box::new(BodyStalled))))
 }
