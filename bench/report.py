@@ -396,7 +396,8 @@ def main():
     # bench/shield.sh's measurements (coalescing, micro-cache), kept across runs of this script.
     shield = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shield.md")
     if os.path.exists(shield):
-        with open(shield) as f:
+        with open(shield, encoding="utf-8") as f:
+            out.append(f.read())
     # Levers measured with bench/ab.sh (auth-proxy against itself), kept by hand in
     # bench/levers.md with the command that measured each: carried into every regenerated file.
     levers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "levers.md")
