@@ -393,11 +393,13 @@ def main():
     out.append("- `bench/profile.sh`: perf profile of auth-proxy under `GET /protected` → `bench/out/profile.txt`; "
                "`BENCH_PROFILER=callgrind bench/profile.sh` for instruction-level counts where perf has no hardware counters.")
     out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")
-    # bench/shield.sh's measurements (coalescing, micro-cache), kept across runs of this script.
-    shield = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shield.md")
-    if os.path.exists(shield):
-        with open(shield, encoding="utf-8") as f:
-            out.append(f.read())
+    # bench/shield.sh's measurements (coalescing, micro-cache), kept across runs of this script,
+    # and bench/shield_nginx.sh's comparison of the same load with nginx.
+    for name in ("shield.md", "shield_nginx.md"):
+        kept = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+        if os.path.exists(kept):
+            with open(kept, encoding="utf-8") as f:
+                out.append(f.read())
     # Levers measured with bench/ab.sh (auth-proxy against itself), kept by hand in
     # bench/levers.md with the command that measured each: carried into every regenerated file.
     levers = os.path.join(os.path.dirname(os.path.abspath(__file__)), "levers.md")
