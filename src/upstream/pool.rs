@@ -384,16 +384,15 @@ impl UpstreamBody {
 
     /// Whether the body has waited `patience` since its last frame; arms the wait if needed.
     fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = tokio::time::Instant::now() + self.patience;
+        // The clock is read only when a wait begins, not at every poll during it.
+        let patience = self.patience;
         let timer = match &mut self.stalled {
             Some(timer) if self.waiting => timer,
             Some(timer) => {
-                timer.as_mut().reset(deadline);
+                timer.as_mut().reset(tokio::time::Instant::now() + patience);
                 timer
             }
-            None => self
-                .stalled
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+            None => self.stalled.insert(Box::pin(tokio::time::sleep(patience))),
         };
         self.waiting = true;
         timer.as_mut().poll(cx).is_ready()
