@@ -12,6 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-30}"
+# A fixed libFuzzer seed by default, so that CI replays the same mutation sequence run after run
+# (a red CI run is a finding to fix, not luck); FUZZ_SEED=0 lets libFuzzer pick one, as a long
+# local run should.
+seed="${FUZZ_SEED:-1}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz (crates.io)"
   cargo install cargo-fuzz --locked
@@ -34,7 +38,7 @@ for target in $(cargo fuzz list); do
   [ "$target" = framing ] && extra=(-dict=fuzz/http.dict)
   echo "== fuzz $target (${seconds}s)"
   if ! cargo fuzz run "${flags[@]}" "$target" "$corpus" "${seeds[@]}" -- \
-      -max_total_time="$seconds" -max_len=8192 -timeout=10 -print_final_stats=1 "${extra[@]}" \
+      -max_total_time="$seconds" -seed="$seed" -max_len=8192 -timeout=10 -print_final_stats=1 "${extra[@]}" \
       >"fuzz/$target.log" 2>&1; then
     grep -A 6 'panicked at' "fuzz/$target.log" | head -n 40 || true
     grep -E '^(SUMMARY|MS:|Base64:|artifact_prefix)' "fuzz/$target.log" || tail -n 30 "fuzz/$target.log"
