@@ -17,27 +17,10 @@ cd "$(dirname "$0")/.."
 OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 SCHEMATHESIS_VERSION=4.32.5
 
-log() { printf 'docs-checks: %s\n' "$*" >&2; }
-die() { log "FAIL: $*"; exit 1; }
-
-bin=${AUTH_PROXY_BIN:-}
-if [[ -z $bin ]]; then
-  for candidate in target/release/auth-proxy target/debug/auth-proxy; do
-    if [[ -x $candidate ]]; then bin=$candidate; break; fi
-  done
-fi
-[[ -n $bin && -x $bin ]] || die "no binary: build one or set AUTH_PROXY_BIN (tried target/release, target/debug)"
-
-work=$(mktemp -d)
-proxy_pid=
-cleanup() {
-  if [[ -n $proxy_pid ]]; then
-    kill "$proxy_pid" 2>/dev/null || true
-    wait "$proxy_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+CHECK_NAME=docs-checks
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
+find_bin
 
 ensure_venv() {
   local venv=${DOCS_CHECKS_VENV:-target/docs-checks-venv}
@@ -51,26 +34,7 @@ ensure_venv() {
 }
 
 ensure_chromium() {
-  if ! command -v chromium >/dev/null; then
-    log "installing Debian's chromium"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
-}
-
-start_proxy() {
-  log "starting $bin --dev --listen 127.0.0.1:0"
-  "$bin" --dev --listen 127.0.0.1:0 2>"$work/proxy.log" &
-  proxy_pid=$!
-  for _ in $(seq 1 100); do
-    url=$(grep -o 'listening on http://[^ ]*' "$work/proxy.log" | head -n1 | sed 's/^listening on //') || true
-    [[ -n ${url:-} ]] && break
-    kill -0 "$proxy_pid" 2>/dev/null || { cat "$work/proxy.log" >&2; die "the proxy exited before listening"; }
-    sleep 0.1
-  done
-  [[ -n ${url:-} ]] || { cat "$work/proxy.log" >&2; die "no 'listening on' line within 10 s"; }
-  [[ $url == http://127.0.0.1:* ]] || die "refusing to test a non-loopback address: $url"
-  grep -q 'dev auth service at http://127.0.0.1:' "$work/proxy.log" || die "no 'dev auth service at' line"
-  log "proxy at $url"
+  apt_install chromium chromium
 }
 
 check_openapi() {
