@@ -77,8 +77,9 @@ fn same(a: &JsonValue, b: &Serde) -> bool {
         (JsonValue::Int(digits), Serde::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => *digits == i.to_string(),
             (_, Some(u), _) => *digits == u.to_string(),
-            // Past u64, serde_json reads an integer as the nearest float.
-            (_, _, Some(f)) => digits.parse::<f64>().is_ok_and(|d| close(d, f)),
+            // Past u64, serde_json reads an integer as the nearest float, and `-0` as -0.0
+            // (a Python int has no negative zero: compare numerically, not bit for bit).
+            (_, _, Some(f)) => digits.parse::<f64>().is_ok_and(|d| d == f),
             _ => false,
         },
         (JsonValue::Float(x), Serde::Number(n)) => n.as_f64().is_some_and(|y| close(*x, y)),
