@@ -12,35 +12,34 @@
 
 pub mod body;
 pub mod config;
-pub mod conn_bounds;
+pub mod conn;
 pub mod context;
-pub mod deadline;
 pub mod dev_auth;
 pub mod docs;
 pub mod error;
-pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headers;
 pub mod metrics;
-pub mod park;
 pub mod ratelimit;
 pub mod rlimit;
 pub mod router;
 pub mod routes;
-pub mod server;
 pub mod service;
 pub mod shield;
+pub mod shutdown;
+pub mod state;
 pub mod trace;
 pub mod upstream;
 pub mod validate;
+pub mod wait;
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 pub use config::{Cli, Config};
-pub use service::AppState;
+pub use state::AppState;
 
 /// Runs the proxy on an already-bound listener until `shutdown` resolves, then drains.
 ///
@@ -51,5 +50,5 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let state = AppState::new(config).map_err(io::Error::other)?;
-    server::serve(listener, Arc::new(state), shutdown).await
+    service::serve(listener, Arc::new(state), shutdown).await
 }

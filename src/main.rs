@@ -93,7 +93,7 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     if let Some(addr) = metrics_at {
         eprintln!("auth-proxy metrics at http://{addr}/metrics");
     }
-    let served = auth_proxy::server::serve(listener, state, shutdown_signal()).await;
+    let served = auth_proxy::service::serve(listener, state, shutdown_signal()).await;
     if let Some((stop, task)) = dev {
         let _ = stop.send(());
         let _ = task.await;

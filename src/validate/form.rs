@@ -3,7 +3,7 @@
 
 use super::errors::{self, Entry, Input, Loc};
 use super::form_parse::{self, FormValue};
-use super::upstream::{unreserved, UNRESERVED};
+use super::outbound::{unreserved, UNRESERVED};
 use super::{Login, Rejection};
 
 /// The form's parameters, in the order FastAPI validates (and reports) them.

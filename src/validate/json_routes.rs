@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::email;
 use super::errors::{self, body_input, Entry, Input, Loc};
 use super::json::{self, DecodeError, Value};
-use super::upstream::is_python_space;
+use super::pytext::is_python_space;
 use super::{Refresh, Register, Rejection};
 
 #[derive(Deserialize)]
