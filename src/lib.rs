@@ -2,13 +2,17 @@
 //!
 //! A request flows one way:
 //! ```text
-//! server   accept (connection cap, back-off) → first bytes: HTTP/1 (park: idle ones drop hyper's state)
-//!          | could be the HTTP/2 preface: hyper-util auto (h2c, or HTTP/1 unparked) → graceful watch
+//! conn     accept (connection cap, back-off) → detect: HTTP/1 (park: idle ones drop hyper's state)
+//!          | could be the HTTP/2 preface: hyper-util auto (h2c, or HTTP/1 unparked) → bounds
+//!          framing watch on the socket; drain when the shutdown says so
 //! service  RequestCtx (id, peer, start) → router → Route | NotFound | MethodNotAllowed
 //! routes   body (bounded read) → validate (FastAPI-exact errors) → typed input
 //! upstream headers (outbound policy) → pool (HTTP/1 senders or one h2 connection, hyper-rustls) → streamed body
 //! service  Ok(response) | Err(ProxyError) → error (render) → X-Request-Id → access log → client
 //! ```
+//!
+//! `main.rs` and the tests call [`service::serve`] (or [`serve`], which builds the state first);
+//! `state` holds what requests share, `shutdown` the one shutdown every part listens to.
 
 pub mod body;
 pub mod config;

@@ -13,7 +13,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// Invalid configuration: the contract's exit status, after exactly one stderr line.
+/// Invalid configuration: exit status 2 (as clap's usage errors), after exactly one stderr line.
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {

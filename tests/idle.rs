@@ -1,4 +1,4 @@
-//! Parked idle HTTP/1 connections (`park.rs`): what the client sees must not change.
+//! Parked idle HTTP/1 connections (`src/conn/park.rs`): what the client sees must not change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -51,7 +51,7 @@ pub enum Rejection {
 pub struct Register<'a> {
     /// Exactly as the client wrote it (the JSON string's value): `EmailStr` validated it, but
     /// its normalised form (NFC, lower-case domain, no display name) is not what the user
-    /// will log in with, and the central service compares strings (contract v2).
+    /// will log in with, and the central service compares strings.
     pub email: Cow<'a, str>,
     pub password: Cow<'a, str>,
 }

@@ -189,7 +189,7 @@ fn near_ready_form() -> impl Strategy<Value = String> {
 }
 
 /// The `(name, value)` pairs of a form with empty optional fields dropped: what the central
-/// service reads from it, by the contract ("absent optional ones omitted or empty").
+/// service reads from it (an absent optional field and an empty one read alike).
 fn meaning(form: &[u8]) -> Vec<(String, String)> {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(form).unwrap();
     fields
