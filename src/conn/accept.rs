@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use super::bounds::{self as conn_bounds, Activity};
 use super::deadline::SendDeadline;
 use super::detect::{self, Protocol};
-use super::framing::{Framed, FramingWatch, Verdicts};
+use super::framing::{FramingWatch, Verdicts};
 use super::{park, ConnStats, Handler, Settings};
 use crate::shutdown::{Phase, Shutdown};
 
@@ -273,10 +273,6 @@ impl<H: Handler> PendingConnection<H> {
         let service = self.service;
         match protocol {
             Protocol::Http1 => {
-                let service = service_fn(move |request| {
-                    let service = service.clone();
-                    async move { Ok::<_, Infallible>(service.handle(request).await) }
-                });
                 park::serve(
                     io,
                     service,
@@ -291,7 +287,10 @@ impl<H: Handler> PendingConnection<H> {
                 let activity = Activity::new();
                 let service = {
                     let activity = activity.clone();
-                    service_fn(move |request| {
+                    // HTTP/1 on this path goes through the same framing watch as a parked one.
+                    let verdicts = io.verdicts().clone();
+                    service_fn(move |mut request| {
+                        verdicts.mark(&mut request);
                         let stream = activity.open();
                         let service = service.clone();
                         async move {
@@ -300,8 +299,6 @@ impl<H: Handler> PendingConnection<H> {
                         }
                     })
                 };
-                // HTTP/1 on this path goes through the same framing watch as a parked one.
-                let service = Framed::new(service, io.verdicts().clone());
                 // Boxed: the auto connection (with its HTTP/2 state) would otherwise size every
                 // connection's task, parked HTTP/1 ones included.
                 let connection = Box::pin(self.builder.serve_connection(TokioIo::new(io), service));

@@ -16,9 +16,9 @@
 //! It also turns hyper's 431 for a `Content-Length` hyper cannot represent into the 413 any
 //! other too-large length gets (see [`length`]).
 //!
-//! The watch hands its verdict to the request itself: [`Framed`] wraps the connection's
-//! service, counts the requests hyper dispatches and marks an ambiguous one with
-//! [`AmbiguousFraming`], which the service answers with 400.
+//! The watch hands its verdict to the request itself: the connection's service passes every
+//! request hyper dispatches through [`Verdicts::mark`], which counts it and marks an ambiguous
+//! one with [`AmbiguousFraming`] (the handler answers it with 400).
 //!
 //! The same watch tells `park.rs` when an idle HTTP/1 connection may be parked
 //! ([`Verdicts::parkable`]): whether every byte read so far belongs to a complete request the
@@ -109,11 +109,21 @@ impl Verdicts {
         (index != u64::MAX).then_some(index)
     }
 
-    /// Called once per HTTP/1 request, in order, by [`Framed`] alone: whether this request's
-    /// head was ambiguous.
+    /// Called once per HTTP/1 request, in order, by [`Verdicts::mark`] alone: whether this
+    /// request's head was ambiguous.
     fn next_request_is_ambiguous(&self) -> bool {
         let index = self.dispatched.fetch_add(1, Ordering::Relaxed);
         self.ambiguous.load(Ordering::Acquire) == index
+    }
+
+    /// Takes `request`, the next one hyper dispatches on the watched socket: counts it (which
+    /// [`Verdicts::parkable`] needs) and marks it with [`AmbiguousFraming`] if its head was.
+    /// The connection's service calls this for every request before it hands it on.
+    pub fn mark(&self, request: &mut Request<Incoming>) {
+        // Only HTTP/1 requests come through the watched bytes in order; HTTP/2 ones have none.
+        if request.version() <= Version::HTTP_11 && self.next_request_is_ambiguous() {
+            request.extensions_mut().insert(AmbiguousFraming);
+        }
     }
 }
 
@@ -122,36 +132,6 @@ impl Verdicts {
 /// nothing).
 #[derive(Debug, Clone, Copy)]
 pub struct AmbiguousFraming;
-
-/// A connection's service, handed every request hyper dispatches on a watched socket: counts
-/// them (which [`Verdicts::parkable`] needs) and marks an ambiguous one with [`AmbiguousFraming`].
-#[derive(Debug, Clone)]
-pub struct Framed<S> {
-    inner: S,
-    verdicts: Arc<Verdicts>,
-}
-
-impl<S> Framed<S> {
-    pub fn new(inner: S, verdicts: Arc<Verdicts>) -> Self {
-        Framed { inner, verdicts }
-    }
-}
-
-impl<S: hyper::service::Service<Request<Incoming>>> hyper::service::Service<Request<Incoming>>
-    for Framed<S>
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn call(&self, mut request: Request<Incoming>) -> S::Future {
-        // Only HTTP/1 requests come through the watched bytes in order; HTTP/2 ones have none.
-        if request.version() <= Version::HTTP_11 && self.verdicts.next_request_is_ambiguous() {
-            request.extensions_mut().insert(AmbiguousFraming);
-        }
-        self.inner.call(request)
-    }
-}
 
 /// Where in the request stream the watcher is.
 #[derive(Debug)]
@@ -521,7 +501,7 @@ impl<T> FramingWatch<T> {
         &self.inner
     }
 
-    /// What this watch has found, for the service ([`Framed`]) and `park`.
+    /// What this watch has found, for the connection's service and `park`.
     pub fn verdicts(&self) -> &Arc<Verdicts> {
         &self.tracker.verdicts
     }

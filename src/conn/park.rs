@@ -42,6 +42,7 @@
 //! graceful shutdown a parked connection, or a resumed one still waiting for its first head,
 //! is closed at once, as hyper closes an idle one.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,14 +53,15 @@ use std::time::Duration;
 use hyper::body::{Body, Incoming};
 use hyper::rt::{Sleep, Timer};
 use hyper::server::conn::http1;
-use hyper::service::HttpService;
+use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::deadline::SendDeadline;
-use super::framing::{Framed, FramingWatch, Verdicts};
+use super::framing::{FramingWatch, Verdicts};
+use super::Handler;
 use crate::shutdown::Shutdown;
 
 /// A client socket as every HTTP/1 connection is served: its framing watched, its sends paced.
@@ -273,24 +275,27 @@ enum Woken {
 /// Serves one HTTP/1 client connection until it closes, parking it whenever it idles.
 ///
 /// `builder` is the HTTP/1 configuration without a timer (each incarnation gets its own
-/// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`. The service is wrapped
-/// here in [`Framed`], so the framing watch of `io` counts what hyper dispatches to it.
-pub async fn serve<S, B>(
+/// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`. `handler` is wrapped
+/// here in the connection's service, which passes every request through the framing watch of
+/// `io` ([`Verdicts::mark`]) before handing it on.
+pub async fn serve<H: Handler>(
     mut io: ClientIo,
-    service: S,
+    handler: Arc<H>,
     builder: &http1::Builder,
     header_timeout: Duration,
     shutdown: &Shutdown,
     stats: &Stats,
-) where
-    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let wait = Arc::new(HeadWait::new());
     let verdicts = io.verdicts().clone();
-    let mut service = Framed::new(service, verdicts.clone());
+    let mut service = {
+        let verdicts = verdicts.clone();
+        service_fn(move |mut request| {
+            verdicts.mark(&mut request);
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.handle(request).await) }
+        })
+    };
     let mut drain = std::pin::pin!(shutdown.closing());
     let mut life = Life {
         wait: &wait,
@@ -509,15 +514,25 @@ async fn parked(
 
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-
     use bytes::Bytes;
     use http_body_util::Full;
-    use hyper::service::service_fn;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpSocket};
 
     use super::*;
+
+    const BODY: usize = 16 << 20;
+
+    /// Answers every request with a body far larger than the kernel will take at once.
+    struct Huge;
+
+    impl Handler for Huge {
+        type Body = Full<Bytes>;
+
+        async fn handle(&self, _request: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+            http::Response::new(Full::new(Bytes::from(vec![b'x'; BODY])))
+        }
+    }
 
     /// No parking while response bytes are unsent, end to end: one `Full` body far larger than
     /// the kernel will take is encoded whole into hyper's buffer while the client reads nothing
@@ -527,7 +542,6 @@ mod tests {
     /// pins the property for whichever of the two guards a hyper upgrade leaves.)
     #[tokio::test]
     async fn a_connection_with_unsent_response_bytes_is_not_parked() {
-        const BODY: usize = 16 << 20;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
@@ -540,12 +554,7 @@ mod tests {
         let peer = stream.peer_addr().unwrap();
         let socket = SendDeadline::new(stream, Duration::from_secs(30), peer);
         let io = FramingWatch::new(socket, Verdicts::new());
-        let service = service_fn(move |_request| async {
-            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(vec![
-                b'x';
-                BODY
-            ]))))
-        });
+        let handler = Arc::new(Huge);
         let mut builder = http1::Builder::new();
         builder
             .header_read_timeout(Duration::from_secs(30))
@@ -554,7 +563,7 @@ mod tests {
         let shutdown = Shutdown::new();
         let server = serve(
             io,
-            service,
+            handler,
             &builder,
             Duration::from_secs(30),
             &shutdown,
