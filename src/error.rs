@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 
 use crate::body::ProxyBody;
 use crate::headers::HostError;
+use crate::metrics::Failure;
 use crate::ratelimit::{Limit, Throttled};
 use crate::upstream::{Step, UpstreamError};
 
@@ -68,6 +69,17 @@ impl ProxyError {
                 | ProxyError::AmbiguousFraming
                 | ProxyError::BadHost(_)
         )
+    }
+
+    /// How the request series count this error, if they count it.
+    pub fn counted_as(&self) -> Option<Failure> {
+        match self {
+            ProxyError::Invalid(..) => Some(Failure::Invalid),
+            ProxyError::BodyTooLarge => Some(Failure::BodyTooLarge),
+            ProxyError::NotAuthenticated => Some(Failure::NotAuthenticated),
+            ProxyError::Upstream(e) => Some(Failure::Upstream(e.reason())),
+            _ => None,
+        }
     }
 
     /// A short machine-readable cause for the access log, where the proxy answered because

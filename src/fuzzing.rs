@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::framing::{Tracker, Verdicts};
+use crate::conn::framing::{Tracker, Verdicts};
 
 pub use crate::validate::form_parse::{parse as form_parse, FormValue};
 pub use crate::validate::json::{loads as json_loads, DecodeError as JsonDecodeError};

@@ -2,45 +2,48 @@
 //!
 //! A request flows one way:
 //! ```text
-//! server   accept (connection cap, back-off) → first bytes: HTTP/1 (park: idle ones drop hyper's state)
-//!          | could be the HTTP/2 preface: hyper-util auto (h2c, or HTTP/1 unparked) → graceful watch
+//! conn     accept (connection cap, back-off) → detect: HTTP/1 (park: idle ones drop hyper's state)
+//!          | could be the HTTP/2 preface: hyper-util auto (h2c, or HTTP/1 unparked) → bounds
+//!          framing watch on the socket; drain when the shutdown says so
 //! service  RequestCtx (id, peer, start) → router → Route | NotFound | MethodNotAllowed
 //! routes   body (bounded read) → validate (FastAPI-exact errors) → typed input
 //! upstream headers (outbound policy) → pool (HTTP/1 senders or one h2 connection, hyper-rustls) → streamed body
 //! service  Ok(response) | Err(ProxyError) → error (render) → X-Request-Id → access log → client
 //! ```
+//!
+//! `main.rs` and the tests call [`service::serve`] (or [`serve`], which builds the state first);
+//! `state` holds what requests share, `shutdown` the one shutdown every part listens to.
 
 pub mod body;
 pub mod config;
-pub mod conn_bounds;
+pub mod conn;
 pub mod context;
-pub mod deadline;
 pub mod dev_auth;
 pub mod docs;
 pub mod error;
-pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headers;
 pub mod metrics;
-pub mod park;
 pub mod ratelimit;
 pub mod rlimit;
 pub mod router;
 pub mod routes;
-pub mod server;
 pub mod service;
 pub mod shield;
+pub mod shutdown;
+pub mod state;
 pub mod trace;
 pub mod upstream;
 pub mod validate;
+pub mod wait;
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 pub use config::{Cli, Config};
-pub use service::AppState;
+pub use state::AppState;
 
 /// Runs the proxy on an already-bound listener until `shutdown` resolves, then drains.
 ///
@@ -51,5 +54,5 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let state = AppState::new(config).map_err(io::Error::other)?;
-    server::serve(listener, Arc::new(state), shutdown).await
+    service::serve(listener, Arc::new(state), shutdown).await
 }

@@ -13,7 +13,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// Invalid configuration: the contract's exit status, after exactly one stderr line.
+/// Invalid configuration: exit status 2 (as clap's usage errors), after exactly one stderr line.
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
@@ -93,7 +93,7 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     if let Some(addr) = metrics_at {
         eprintln!("auth-proxy metrics at http://{addr}/metrics");
     }
-    let served = auth_proxy::server::serve(listener, state, shutdown_signal()).await;
+    let served = auth_proxy::service::serve(listener, state, shutdown_signal()).await;
     if let Some((stop, task)) = dev {
         let _ = stop.send(());
         let _ = task.await;

@@ -29,18 +29,48 @@ pub enum Routed {
     RedirectSlash,
 }
 
+/// The paths, each written once: the router matches them, the access log and metrics name
+/// routes by them, and the upstream URIs end with them.
+const REGISTER: &str = "/register";
+const LOGIN: &str = "/login";
+const REFRESH: &str = "/refresh";
+const PROTECTED: &str = "/protected";
+const HEALTHZ: &str = "/healthz";
+const READYZ: &str = "/readyz";
+const OPENAPI: &str = "/openapi.json";
+const DOCS: &str = "/docs";
+/// Swagger UI assets are the paths under this prefix.
+const DOCS_PREFIX: &str = "/docs/";
+
+impl Route {
+    /// The route's path (for [`Route::DocsAsset`], the prefix of its paths).
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Register => REGISTER,
+            Route::Login => LOGIN,
+            Route::Refresh => REFRESH,
+            Route::Protected => PROTECTED,
+            Route::Healthz => HEALTHZ,
+            Route::Readyz => READYZ,
+            Route::OpenApi => OPENAPI,
+            Route::Docs => DOCS,
+            Route::DocsAsset => DOCS_PREFIX,
+        }
+    }
+}
+
 impl Routed {
     /// Every label [`Routed::label`] gives, in [`Routed::index`] order (metrics make one
     /// series set per label up front).
     pub const LABELS: [&'static str; 12] = [
-        "/register",
-        "/login",
-        "/refresh",
-        "/protected",
-        "/healthz",
-        "/readyz",
-        "/openapi.json",
-        "/docs",
+        REGISTER,
+        LOGIN,
+        REFRESH,
+        PROTECTED,
+        HEALTHZ,
+        READYZ,
+        OPENAPI,
+        DOCS,
         "/docs/*",
         "unmatched",
         "method-not-allowed",
@@ -117,15 +147,15 @@ pub fn route(method: &Method, path: &str) -> Routed {
 
 fn exact(method: &Method, path: &str) -> Routed {
     let (route, methods) = match path {
-        "/register" => (Route::Register, Methods::Post),
-        "/login" => (Route::Login, Methods::Post),
-        "/refresh" => (Route::Refresh, Methods::Post),
-        "/protected" => (Route::Protected, Methods::Get),
-        "/healthz" => (Route::Healthz, Methods::GetHead),
-        "/readyz" => (Route::Readyz, Methods::GetHead),
-        "/openapi.json" => (Route::OpenApi, Methods::GetHead),
-        "/docs" => (Route::Docs, Methods::GetHead),
-        p if p.len() > "/docs/".len() && p.starts_with("/docs/") => {
+        REGISTER => (Route::Register, Methods::Post),
+        LOGIN => (Route::Login, Methods::Post),
+        REFRESH => (Route::Refresh, Methods::Post),
+        PROTECTED => (Route::Protected, Methods::Get),
+        HEALTHZ => (Route::Healthz, Methods::GetHead),
+        READYZ => (Route::Readyz, Methods::GetHead),
+        OPENAPI => (Route::OpenApi, Methods::GetHead),
+        DOCS => (Route::Docs, Methods::GetHead),
+        p if p.len() > DOCS_PREFIX.len() && p.starts_with(DOCS_PREFIX) => {
             (Route::DocsAsset, Methods::GetHead)
         }
         _ => return Routed::NotFound,

@@ -1,7 +1,6 @@
 //! One request's life: context → router → route → response or error → request id → access log.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,91 +9,39 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::{CutReport, ProxyBody};
-use crate::config::{AccessLog, Config};
+use crate::config::AccessLog;
+use crate::conn::{self, AmbiguousFraming, Handler};
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
-use crate::framing::Verdicts;
 use crate::headers::{request_host, Origin, X_REQUEST_ID};
-use crate::metrics::{ConnStats, Metrics};
 use crate::router::{self, Route, Routed};
 use crate::routes::{self, RouteCx};
-use crate::upstream::{Chain, Upstream};
+use crate::shutdown::Phase;
+use crate::state::{AppState, Upstreamed};
+use crate::upstream::Chain;
 
-/// Upstream request targets (origin form, `AUTH_URL`'s path prefix included), built once at start-up.
-pub struct RouteUris {
-    pub base: Uri,
-    pub register: Uri,
-    pub login: Uri,
-    pub refresh: Uri,
-    pub protected: Uri,
-}
-
-/// Everything requests share: configuration, the one upstream client, the drain flag.
-pub struct AppState {
-    pub config: Config,
-    pub upstream: Upstream,
-    pub uris: RouteUris,
-    /// Set on SIGTERM/SIGINT: `/readyz` answers 503 from then on.
-    pub draining: AtomicBool,
-    /// How often idle HTTP/1 connections were parked and resumed.
-    pub parking: crate::park::Stats,
-    /// Coalescing and the micro-cache (`crate::shield`).
-    pub shield: crate::shield::Shield,
-    /// `--login-rate-limit*`: `None` when off, so `/login` pays one branch for it.
-    pub login_limiter: Option<crate::ratelimit::LoginLimiter>,
-    /// Client connections accepted, open, at the cap.
-    pub conns: Arc<ConnStats>,
-    /// The request series, when `--metrics-listen` is set.
-    pub metrics: Option<Arc<Metrics>>,
-    /// Set when `--shutdown-grace` ran out: requests dropped from then on were cut by us.
-    pub cutting: AtomicBool,
-}
-
-impl AppState {
-    pub fn new(config: Config) -> Result<Self, String> {
-        let upstream = Upstream::new(&config)?;
-        let shield = crate::shield::Shield::new(&config.shield)?;
-        let uri = |path| config.auth_url.path(path);
-        let uris = RouteUris {
-            base: uri("/"),
-            register: uri("/register"),
-            login: uri("/login"),
-            refresh: uri("/refresh"),
-            protected: uri("/protected"),
-        };
-        let login_limiter = config
-            .login_limit
-            .as_ref()
-            .map(crate::ratelimit::LoginLimiter::new)
-            .transpose()?;
-        let metrics = config.metrics_listen.map(|_| Arc::new(Metrics::new()));
-        Ok(AppState {
-            login_limiter,
-            metrics,
-            conns: Arc::default(),
-            cutting: AtomicBool::new(false),
-            config,
-            upstream,
-            uris,
-            draining: AtomicBool::new(false),
-            parking: crate::park::Stats::default(),
-            shield,
-        })
+/// Serves `listener` with `state` until `signal` resolves (SIGTERM in the binary), then shuts
+/// down as [`conn::serve`] does.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    signal: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let settings = conn::Settings::new(&state.config);
+    let counters = state.conns.clone();
+    let make = move |peer| ProxyService::new(&state, peer);
+    let served = conn::serve(listener, settings, make, &shutdown, counters);
+    tokio::pin!(served);
+    tokio::select! {
+        biased;
+        result = &mut served => return result,
+        () = signal => shutdown.advance(Phase::Requested),
     }
+    served.await
 }
 
-/// What the central service did for this request, for the access log.
-#[derive(Debug, Default)]
-pub struct Upstreamed {
-    pub status: Option<StatusCode>,
-    pub elapsed: Option<Duration>,
-    /// `hit` or `miss` when the /protected cache is on.
-    pub cache: Option<&'static str>,
-    /// `waiter` when the request was answered by another's upstream call.
-    pub coalesced: Option<&'static str>,
-}
-
-/// The hyper service of one client connection (wrapped in `service_fn` by `server.rs`, so the
+/// The service of one client connection (wrapped in `service_fn` by `conn`, so the
 /// per-request future is a plain `async` block, not a boxed trait object).
 pub struct ProxyService {
     pub state: Arc<AppState>,
@@ -103,11 +50,30 @@ pub struct ProxyService {
     pub trusted: bool,
     /// `peer`'s IP as a header value, rendered once per connection.
     pub peer_ip: HeaderValue,
-    /// This connection's HTTP/1 framing verdicts (request smuggling guard).
-    pub framing: Arc<Verdicts>,
+}
+
+impl Handler for ProxyService {
+    type Body = ProxyBody;
+
+    fn handle(
+        &self,
+        request: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<ProxyBody>> + Send {
+        ProxyService::handle(self, request)
+    }
 }
 
 impl ProxyService {
+    /// The service for a client connected from `peer`.
+    pub fn new(state: &Arc<AppState>, peer: SocketAddr) -> Self {
+        ProxyService {
+            trusted: crate::headers::is_trusted_proxy(&state.config.trusted_proxies, peer.ip()),
+            peer_ip: crate::headers::peer_ip_value(peer),
+            state: state.clone(),
+            peer,
+        }
+    }
+
     /// Answers one request; never fails (every error becomes a response).
     ///
     /// If the client goes away first (an HTTP/1 hang-up, an HTTP/2 `RST_STREAM`), hyper drops
@@ -116,7 +82,8 @@ impl ProxyService {
     pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         let method = request.method().clone();
         let version = request.version();
-        let ambiguous = version <= Version::HTTP_11 && self.framing.next_request_is_ambiguous();
+        // Set by the connection layer's framing watch (HTTP/1 only).
+        let ambiguous = request.extensions().get::<AmbiguousFraming>().is_some();
         let routed = router::route(&method, request.uri().path());
         // `Host` (HTTP/1) or `:authority` (HTTP/2), or why it makes the request a 400.
         let host = request_host(version, request.headers(), request.uri());
@@ -279,7 +246,9 @@ impl InFlight<'_> {
     /// failed step and the whole cause chain (the client gets only the short JSON detail).
     fn failed(&self, e: &ProxyError) {
         if let Some(metrics) = &self.state.metrics {
-            metrics.failed(self.routed, e);
+            if let Some(failure) = e.counted_as() {
+                metrics.failed(self.routed, failure);
+            }
         }
         let status = e.status();
         if status.is_server_error() {
@@ -322,7 +291,7 @@ impl InFlight<'_> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.state.cutting.load(Ordering::Relaxed) {
+        if self.state.shutdown.is_cutting() {
             self.finish(CUT_AT_SHUTDOWN, None, Some("shutdown_cut"));
         } else {
             self.finish(CLIENT_CLOSED, None, Some("client_closed"));

@@ -247,8 +247,9 @@ async fn an_upstream_body_with_pauses_shorter_than_the_upstream_timeout_is_passe
 
 // ---- 3. A client that leaves cancels its upstream exchange, and is logged ----
 
-#[tokio::test]
-async fn an_http1_client_that_hangs_up_cancels_the_upstream_request_and_is_logged_499() {
+/// Logs captured, a central service that answers after 3 s, and a proxy that would wait 10 s
+/// for it: a client has time to leave while its request is upstream.
+async fn slow_upstream_and_proxy() -> (MockUpstream, support::Proxy) {
     logs::capture();
     let mock = MockUpstream::builder()
         .delay_head(Duration::from_secs(3))
@@ -258,6 +259,12 @@ async fn an_http1_client_that_hangs_up_cancels_the_upstream_request_and_is_logge
         c.upstream_timeout = Duration::from_secs(10);
     })
     .await;
+    (mock, proxy)
+}
+
+#[tokio::test]
+async fn an_http1_client_that_hangs_up_cancels_the_upstream_request_and_is_logged_499() {
+    let (mock, proxy) = slow_upstream_and_proxy().await;
     let mut conn = proxy.raw().await;
     conn.send(
         "GET /protected HTTP/1.1\r\nHost: proxy.test\r\nAuthorization: Bearer t\r\n\
@@ -283,15 +290,7 @@ async fn an_http1_client_that_hangs_up_cancels_the_upstream_request_and_is_logge
 
 #[tokio::test]
 async fn an_h2_stream_reset_cancels_its_upstream_request_and_is_logged_499() {
-    logs::capture();
-    let mock = MockUpstream::builder()
-        .delay_head(Duration::from_secs(3))
-        .start()
-        .await;
-    let proxy = spawn_proxy(&mock.url(), |c| {
-        c.upstream_timeout = Duration::from_secs(10);
-    })
-    .await;
+    let (mock, proxy) = slow_upstream_and_proxy().await;
     let (mut client, _conn) = h2_client(TcpStream::connect(proxy.addr).await.unwrap()).await;
     let request = h2_request(&proxy, "/protected", "h2-reset-1");
     let (response, stream) = client.send_request(request, true).unwrap();

@@ -9,7 +9,7 @@ use http::Version;
 use http_body_util::BodyExt;
 use support::{
     get, pattern, post_form, post_json, refused_port, spawn_proxy, within, MockUpstream, Reply,
-    WithHeader, WAIT,
+    WithHeader, H1, WAIT,
 };
 
 /// An HTTP/1.1 request written byte for byte: `extra` header lines, then a JSON body.
@@ -34,7 +34,7 @@ fn is_valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
-// ---- Headers (contract §4) ----
+// ---- Headers ----
 
 #[tokio::test]
 async fn hop_by_hop_and_connection_named_headers_are_not_forwarded_upstream() {
@@ -481,7 +481,7 @@ async fn readyz_returns_503_json_when_the_upstream_is_down() {
     support::json(&got.body);
 }
 
-// ---- Graceful shutdown (contract §5) ----
+// ---- Graceful shutdown ----
 
 /// Asks `/readyz` on `client` until it says 503, for at most 1 s.
 async fn readyz_turns_503(client: &mut support::H1) -> support::Received {
@@ -607,7 +607,29 @@ async fn shutdown_cuts_what_is_left_after_the_grace_and_still_returns_ok() {
     assert!(rest.is_err(), "the unfinished body is cut, not completed");
 }
 
-// ---- The stale-pool race (contract §5) ----
+// ---- The stale-pool race ----
+
+/// Sends 300 requests on `client`, the `i`th made by `request(i)` and followed by a pause of
+/// `(i % gaps) * 250` µs, and fails listing every one not answered 200.
+async fn every_answer_is_200(
+    client: &mut H1,
+    gaps: u64,
+    request: impl Fn(u64) -> http::Request<http_body_util::Full<bytes::Bytes>>,
+) {
+    let mut failures = Vec::new();
+    for i in 0..300u64 {
+        let got = client.send(request(i)).await;
+        if got.status.as_u16() != 200 {
+            failures.push((i, got.status, got.text()));
+        }
+        tokio::time::sleep(Duration::from_micros((i % gaps) * 250)).await;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+}
 
 #[tokio::test]
 async fn upstream_closing_idle_connections_never_surfaces_as_502() {
@@ -615,20 +637,8 @@ async fn upstream_closing_idle_connections_never_surfaces_as_502() {
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
     let mut client = proxy.h1().await;
 
-    let mut failures = Vec::new();
-    for i in 0..300u64 {
-        let got = client.send(post_json("/refresh", REFRESH)).await;
-        if got.status.as_u16() != 200 {
-            failures.push((i, got.status, got.text()));
-        }
-        // Tiny, varying gaps: sometimes before the close is seen, sometimes after.
-        tokio::time::sleep(Duration::from_micros((i % 4) * 250)).await;
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failed: {failures:?}",
-        failures.len()
-    );
+    // Tiny, varying gaps: sometimes before the close is seen, sometimes after.
+    every_answer_is_200(&mut client, 4, |_| post_json("/refresh", REFRESH)).await;
     assert!(
         mock.connections() >= 299,
         "the mock closed every connection"
@@ -647,21 +657,10 @@ async fn upstream_keep_alive_timeout_racing_the_next_get_never_surfaces_as_502()
     let proxy = spawn_proxy(&mock.url(), |_| {}).await;
     let mut client = proxy.h1().await;
 
-    let mut failures = Vec::new();
-    for i in 0..300u64 {
-        let got = client
-            .send(get("/protected").with("authorization", "Bearer t"))
-            .await;
-        if got.status.as_u16() != 200 {
-            failures.push((i, got.status, got.text()));
-        }
-        tokio::time::sleep(Duration::from_micros((i % 9) * 250)).await;
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failed: {failures:?}",
-        failures.len()
-    );
+    every_answer_is_200(&mut client, 9, |_| {
+        get("/protected").with("authorization", "Bearer t")
+    })
+    .await;
     assert_eq!(mock.requests().len(), 300);
 }
 
@@ -724,7 +723,7 @@ async fn client_header_timeout_closes_an_idle_keep_alive_connection() {
     );
 }
 
-// ---- Regression tests for contract bugs this suite found (all fixed) ----
+// ---- Regression tests for bugs this suite found (all fixed) ----
 
 #[tokio::test]
 async fn client_header_timeout_closes_a_connection_that_sends_nothing() {

@@ -1,11 +1,11 @@
-//! Parked idle HTTP/1 connections (`park.rs`): what the client sees must not change.
+//! Parked idle HTTP/1 connections (`src/conn/park.rs`): what the client sees must not change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use auth_proxy::park::PARK_AFTER;
+use auth_proxy::conn::park::PARK_AFTER;
 use support::{get, spawn_proxy, within, MockUpstream, Proxy, RawConn, Reply, WithHeader, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,7 +22,7 @@ fn protected(id: &str) -> String {
 /// Waits until the proxy has parked `n` connections in all.
 async fn parked(proxy: &Proxy, n: u64) {
     within(WAIT, "connection parked", async {
-        while proxy.state.parking.parked() < n {
+        while proxy.state.conns.parked() < n {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -135,7 +135,7 @@ async fn a_parked_connection_answers_the_next_request_byte_for_byte_as_an_unpark
     let resumed = idle.response().await;
     assert_eq!(resumed, unparked.0, "same bytes after parking");
     assert!(!resumed.to_ascii_lowercase().contains("connection:"));
-    assert_eq!(proxy.state.parking.resumed(), 1);
+    assert_eq!(proxy.state.conns.resumed(), 1);
 
     // Parked again, then the same request once more on the same socket.
     parked(&proxy, 2).await;
@@ -258,7 +258,7 @@ async fn a_body_still_arriving_when_the_answer_is_sent_closes_as_before_and_is_n
         "hyper closes: body not drainable"
     );
     assert!(conn.unread().is_empty(), "nothing answered after the 401");
-    assert_eq!(proxy.state.parking.parked(), 0);
+    assert_eq!(proxy.state.conns.parked(), 0);
     assert!(mock.requests().is_empty());
 }
 
@@ -274,7 +274,7 @@ async fn a_partial_next_head_keeps_the_connection_unparked_until_it_completes() 
     assert!(conn.response().await.contains("x-request-id: rid-1\r\n"));
     idle_well_past_park().await;
     assert_eq!(
-        proxy.state.parking.parked(),
+        proxy.state.conns.parked(),
         0,
         "bytes of a head are buffered"
     );
@@ -300,7 +300,7 @@ async fn a_response_still_being_written_keeps_the_connection_unparked() {
     mock.wait_for_requests(1).await;
     idle_well_past_park().await;
     assert_eq!(
-        proxy.state.parking.parked(),
+        proxy.state.conns.parked(),
         0,
         "not parked while the response waits for the client"
     );
@@ -329,7 +329,7 @@ async fn requests_that_close_the_connection_still_close_it() {
         // After a parked exchange, so that the closing request is served by a resumed connection.
         conn.send(HEALTHZ).await.unwrap();
         assert_eq!(conn.response().await.status.as_u16(), 200);
-        let before = proxy.state.parking.parked();
+        let before = proxy.state.conns.parked();
         parked(&proxy, before + 1).await;
         conn.send(request).await.unwrap();
         let got = conn.response().await;
@@ -337,7 +337,7 @@ async fn requests_that_close_the_connection_still_close_it() {
         if got.version == http::Version::HTTP_11 && got.status.as_u16() != 200 {
             assert_eq!(got.header("connection"), Some("close"), "{request:?}");
         }
-        assert_eq!(proxy.state.parking.parked(), before + 1, "not parked again");
+        assert_eq!(proxy.state.conns.parked(), before + 1, "not parked again");
     }
     assert!(mock.requests().is_empty());
 }
@@ -416,7 +416,7 @@ async fn graceful_shutdown_closes_parked_connections_at_once() {
     parked(&proxy, 2).await;
     half.send("GET /healthz HTTP/1.1\r\n").await.unwrap();
     within(WAIT, "resumed", async {
-        while proxy.state.parking.resumed() < 1 {
+        while proxy.state.conns.resumed() < 1 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
@@ -447,7 +447,7 @@ async fn http2_connections_are_served_as_before_and_never_parked() {
         assert_eq!(got.text(), r#"{"user":"alice"}"#);
         idle_well_past_park().await;
     }
-    assert_eq!(proxy.state.parking.parked(), 0);
+    assert_eq!(proxy.state.conns.parked(), 0);
 }
 
 #[tokio::test]
@@ -465,7 +465,7 @@ async fn http1_that_opens_like_the_http2_preface_goes_through_the_auto_builder()
     idle_well_past_park().await;
     conn.send(HEALTHZ).await.unwrap();
     assert_eq!(conn.response().await.status.as_u16(), 200);
-    assert_eq!(proxy.state.parking.parked(), 0);
+    assert_eq!(proxy.state.conns.parked(), 0);
 }
 
 #[tokio::test]
@@ -483,7 +483,7 @@ async fn a_connection_sending_back_to_back_is_not_parked_between_requests() {
     // Only a scheduler stall of a whole PARK_AFTER between two requests could park it.
     assert!(sent > 20);
     assert!(
-        proxy.state.parking.parked() <= 1,
+        proxy.state.conns.parked() <= 1,
         "parked between busy requests"
     );
 }
@@ -501,7 +501,7 @@ async fn requests_and_responses_in_flight_for_several_park_periods_complete() {
     let mut conn = Wire::connect(&proxy).await;
     conn.send(&protected("rid-slow")).await;
     assert!(conn.response().await.contains("x-request-id: rid-slow\r\n"));
-    assert_eq!(proxy.state.parking.parked(), 0);
+    assert_eq!(proxy.state.conns.parked(), 0);
 
     let slow_body = MockUpstream::builder()
         .stream(TOTAL, 1024, PARK_AFTER * 2 / 3)
@@ -512,7 +512,7 @@ async fn requests_and_responses_in_flight_for_several_park_periods_complete() {
     conn.send(protected("rid-stream")).await.unwrap();
     let got = conn.response().await;
     assert!(got.body == support::pattern(TOTAL), "whole body, intact");
-    assert_eq!(proxy.state.parking.parked(), 0);
+    assert_eq!(proxy.state.conns.parked(), 0);
     parked(&proxy, 1).await;
     conn.send(HEALTHZ).await.unwrap();
     assert_eq!(conn.response().await.status.as_u16(), 200);

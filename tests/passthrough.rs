@@ -12,12 +12,12 @@ use support::{
     Proxy, Recorded, Reply, TestCa, WithHeader, WAIT,
 };
 
-/// `AUTH_URL` with a path prefix, as `https://h/api` in the contract.
+/// `AUTH_URL` with a path prefix, as `https://h/api` in the README.
 fn prefixed(mock: &MockUpstream) -> String {
     format!("{}/api", mock.url())
 }
 
-/// The headers every forwarded request carries (contract §4), for a plain-HTTP client on loopback.
+/// The headers every forwarded request carries, for a plain-HTTP client on loopback.
 fn assert_forwarding_headers(seen: &Recorded, mock: &MockUpstream, proxy: &Proxy) {
     assert_eq!(seen.header("host"), Some(mock.addr.to_string().as_str()));
     assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
@@ -62,31 +62,44 @@ fn assert_cookie_reply(got: &support::Received, status: u16, body: &str) {
     assert_eq!(got.header("x-auth-upstream"), Some("central"));
 }
 
-#[tokio::test]
-async fn register_forwards_only_known_fields_and_returns_the_answer_unchanged() {
-    let answer = r#"{"id":7,"email":"a@example.com"}"#;
-    let mock = MockUpstream::replying(cookie_reply(201, answer)).await;
+/// Sends `request` through a proxy in front of a central service at `…/api` that answers
+/// `cookie_reply(status, answer)`. Checks that the client got that answer unchanged and that
+/// the one request the service saw was `method` `upstream_path` with the forwarding headers;
+/// returns what the client got and what the service saw.
+async fn forwarded_unchanged(
+    status: u16,
+    answer: &str,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    (method, upstream_path): (&str, &str),
+) -> (support::Received, Recorded) {
+    let mock = MockUpstream::replying(cookie_reply(status, answer)).await;
     let proxy = spawn_proxy(&prefixed(&mock), |_| {}).await;
     let mut client = proxy.h1().await;
 
-    let got = client
-        .send(
-            post_json(
-                "/register",
-                r#"{"email":"a@example.com","password":"pw-123","is_admin":true}"#,
-            )
-            .with("authorization", "Bearer not-for-register")
-            .with("x-request-id", "reg-1"),
-        )
-        .await;
+    let got = client.send(request).await;
 
-    assert_cookie_reply(&got, 201, answer);
-    assert_eq!(got.header("x-request-id"), Some("reg-1"));
+    assert_cookie_reply(&got, status, answer);
     let seen = mock.only_request();
     assert_eq!(
         (seen.method.as_str(), seen.path.as_str()),
-        ("POST", "/api/register")
+        (method, upstream_path)
     );
+    assert_forwarding_headers(&seen, &mock, &proxy);
+    (got, seen)
+}
+
+#[tokio::test]
+async fn register_forwards_only_known_fields_and_returns_the_answer_unchanged() {
+    let answer = r#"{"id":7,"email":"a@example.com"}"#;
+    let request = post_json(
+        "/register",
+        r#"{"email":"a@example.com","password":"pw-123","is_admin":true}"#,
+    )
+    .with("authorization", "Bearer not-for-register")
+    .with("x-request-id", "reg-1");
+    let (got, seen) = forwarded_unchanged(201, answer, request, ("POST", "/api/register")).await;
+
+    assert_eq!(got.header("x-request-id"), Some("reg-1"));
     assert_eq!(
         seen.body_json(),
         json!({"email": "a@example.com", "password": "pw-123"})
@@ -98,29 +111,15 @@ async fn register_forwards_only_known_fields_and_returns_the_answer_unchanged() 
         None,
         "Authorization only on /protected"
     );
-    assert_forwarding_headers(&seen, &mock, &proxy);
 }
 
 #[tokio::test]
 async fn login_forwards_the_password_form_urlencoded_and_returns_the_answer_unchanged() {
     let answer = r#"{"access_token":"t","token_type":"bearer"}"#;
-    let mock = MockUpstream::replying(cookie_reply(200, answer)).await;
-    let proxy = spawn_proxy(&prefixed(&mock), |_| {}).await;
-    let mut client = proxy.h1().await;
+    let request = post_form("/login", "username=alice&password=s%26cret&role=admin")
+        .with("authorization", "Bearer not-for-login");
+    let (_, seen) = forwarded_unchanged(200, answer, request, ("POST", "/api/login")).await;
 
-    let got = client
-        .send(
-            post_form("/login", "username=alice&password=s%26cret&role=admin")
-                .with("authorization", "Bearer not-for-login"),
-        )
-        .await;
-
-    assert_cookie_reply(&got, 200, answer);
-    let seen = mock.only_request();
-    assert_eq!(
-        (seen.method.as_str(), seen.path.as_str()),
-        ("POST", "/api/login")
-    );
     assert_eq!(
         seen.header("content-type"),
         Some("application/x-www-form-urlencoded")
@@ -160,54 +159,26 @@ async fn login_forwards_the_password_form_urlencoded_and_returns_the_answer_unch
         None,
         "Authorization only on /protected"
     );
-    assert_forwarding_headers(&seen, &mock, &proxy);
 }
 
 #[tokio::test]
 async fn refresh_forwards_only_the_token_and_returns_the_answer_unchanged() {
     let answer = r#"{"access_token":"t2"}"#;
-    let mock = MockUpstream::replying(cookie_reply(200, answer)).await;
-    let proxy = spawn_proxy(&prefixed(&mock), |_| {}).await;
-    let mut client = proxy.h1().await;
+    let request = post_json("/refresh", r#"{"refresh_token":"rt-1","user_id":1}"#);
+    let (_, seen) = forwarded_unchanged(200, answer, request, ("POST", "/api/refresh")).await;
 
-    let got = client
-        .send(post_json(
-            "/refresh",
-            r#"{"refresh_token":"rt-1","user_id":1}"#,
-        ))
-        .await;
-
-    assert_cookie_reply(&got, 200, answer);
-    let seen = mock.only_request();
-    assert_eq!(
-        (seen.method.as_str(), seen.path.as_str()),
-        ("POST", "/api/refresh")
-    );
     assert_eq!(seen.body_json(), json!({"refresh_token": "rt-1"}));
     assert_eq!(seen.header("content-type"), Some("application/json"));
-    assert_forwarding_headers(&seen, &mock, &proxy);
 }
 
 #[tokio::test]
 async fn protected_forwards_the_bearer_token_and_returns_the_answer_unchanged() {
     let answer = r#"{"user":"alice"}"#;
-    let mock = MockUpstream::replying(cookie_reply(200, answer)).await;
-    let proxy = spawn_proxy(&prefixed(&mock), |_| {}).await;
-    let mut client = proxy.h1().await;
+    let request = get("/protected").with("authorization", "bearer tok-123");
+    let (_, seen) = forwarded_unchanged(200, answer, request, ("GET", "/api/protected")).await;
 
-    let got = client
-        .send(get("/protected").with("authorization", "bearer tok-123"))
-        .await;
-
-    assert_cookie_reply(&got, 200, answer);
-    let seen = mock.only_request();
-    assert_eq!(
-        (seen.method.as_str(), seen.path.as_str()),
-        ("GET", "/api/protected")
-    );
     assert_eq!(seen.header("authorization"), Some("Bearer tok-123"));
     assert!(seen.body.is_empty());
-    assert_forwarding_headers(&seen, &mock, &proxy);
 }
 
 #[tokio::test]
@@ -402,20 +373,25 @@ async fn connect_that_never_completes_returns_504_within_connect_timeout() {
         c.upstream_timeout = Duration::from_secs(10);
     })
     .await;
-    let mut client = proxy.h1().await;
+    refresh_is_a_504_after(&proxy, "the connect timeout", Duration::from_millis(250)).await;
+}
 
+/// POSTs `/refresh` on a fresh connection: it must be answered 504 within 3 s, and no sooner
+/// than `at_least` (the `timeout` that produces it).
+async fn refresh_is_a_504_after(proxy: &Proxy, timeout: &str, at_least: Duration) {
+    let mut client = proxy.h1().await;
     let started = Instant::now();
     let got = within(
         Duration::from_secs(3),
-        "504 for a connect that never completes",
+        &format!("504 at {timeout}"),
         client.send(post_json("/refresh", r#"{"refresh_token":"r"}"#)),
     )
     .await;
 
     got.assert_detail(504);
     assert!(
-        started.elapsed() >= Duration::from_millis(250),
-        "answered before the connect timeout: {:?}",
+        started.elapsed() >= at_least,
+        "answered before {timeout}: {:?}",
         started.elapsed()
     );
 }
@@ -430,18 +406,7 @@ async fn slow_upstream_headers_return_504_within_upstream_timeout() {
         c.upstream_timeout = Duration::from_millis(400);
     })
     .await;
-    let mut client = proxy.h1().await;
-
-    let started = Instant::now();
-    let got = within(
-        Duration::from_secs(3),
-        "504 for a slow upstream",
-        client.send(post_json("/refresh", r#"{"refresh_token":"r"}"#)),
-    )
-    .await;
-
-    got.assert_detail(504);
-    assert!(started.elapsed() >= Duration::from_millis(350));
+    refresh_is_a_504_after(&proxy, "the upstream timeout", Duration::from_millis(350)).await;
     assert_eq!(
         mock.requests().len(),
         1,

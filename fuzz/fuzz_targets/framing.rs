@@ -1,4 +1,4 @@
-//! The framing watch (`src/framing.rs` `Tracker`) fed a stream of requests split at arbitrary
+//! The framing watch (`src/conn/framing.rs` `Tracker`) fed a stream of requests split at arbitrary
 //! points agrees with hyper's own framing (`fuzz_checks::framing_model`: httparse for heads,
 //! hyper's chunked decoder for bodies) at every split point: the same complete heads, the same
 //! first `Content-Length` + `Transfer-Encoding` head, and "at a request boundary" exactly

@@ -6,8 +6,8 @@
 
 use super::live::Now;
 use crate::ratelimit::LoginLimiter;
+use crate::state::AppState;
 use crate::upstream::BreakerState;
-use crate::AppState;
 
 pub fn encode(now: &mut Now, state: &AppState) {
     shield(now, state);

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use crate::body::ProxyBody;
 use crate::error::{json_response, ProxyError};
 use crate::routes::health;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Binds `--metrics-listen` and serves it in the background; the address actually bound.
 pub async fn start(

@@ -7,7 +7,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::process;
-use crate::AppState;
+use crate::state::AppState;
 
 type Label = [(&'static str, &'static str); 1];
 
@@ -67,6 +67,23 @@ pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The whole `/metrics` text: the request series, then what is read now.
+pub fn render(state: &AppState) -> String {
+    let mut out = String::with_capacity(32 * 1024);
+    let encoded = state
+        .metrics
+        .as_ref()
+        .map_or(Ok(()), |metrics| metrics.encode(&mut out))
+        .and_then(|()| encode(&mut out, state));
+    if encoded.is_err() {
+        // Writing to a String does not fail; if the encoder ever did, say so rather than
+        // serve half an exposition.
+        out.clear();
+        out.push_str("# encoding failed\n");
+    }
+    out
+}
+
 /// Appends the scrape-time metrics to `out`.
 pub fn encode(out: &mut String, state: &AppState) -> std::fmt::Result {
     let mut now = Now(Registry::default());
@@ -82,7 +99,7 @@ pub fn encode(out: &mut String, state: &AppState) -> std::fmt::Result {
     now.gauge(
         "auth_proxy_draining",
         "1 once SIGTERM/SIGINT arrived (readyz answers 503)",
-        i64::from(state.draining.load(std::sync::atomic::Ordering::Relaxed)),
+        i64::from(state.shutdown.is_requested()),
     );
     connections(&mut now, state);
     upstream(&mut now, state);
@@ -101,7 +118,7 @@ fn connections(now: &mut Now, state: &AppState) {
     now.gauge(
         "auth_proxy_client_connections_parked",
         "Idle HTTP/1 client connections parked (hyper's state dropped, the socket kept)",
-        signed(state.parking.parked_now()),
+        signed(state.conns.parked_now()),
     );
     now.counter(
         "auth_proxy_client_connections_accepted",
@@ -116,7 +133,7 @@ fn connections(now: &mut Now, state: &AppState) {
     now.counter(
         "auth_proxy_client_header_timeouts",
         "Client connections closed for sending no request head within --client-header-timeout",
-        header_timeouts + state.parking.header_timeouts(),
+        header_timeouts,
     );
 }
 

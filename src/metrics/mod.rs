@@ -16,18 +16,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::error::ProxyError;
 use crate::router::Routed;
 use crate::upstream::KINDS;
 
-mod conns;
 mod guards;
 mod listener;
 mod live;
 mod process;
 
-pub use conns::ConnStats;
 pub use listener::{serve, start};
+pub use live::render;
 
 /// The `Content-Type` of what `/metrics` answers.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -77,6 +75,18 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Why the proxy answered a request itself, as far as the series tell causes apart
+/// (`ProxyError::counted_as` sorts its variants into these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A 422 or 400 from validation.
+    Invalid,
+    BodyTooLarge,
+    NotAuthenticated,
+    /// The central service failed; one of [`KINDS`].
+    Upstream(&'static str),
 }
 
 impl Metrics {
@@ -174,14 +184,13 @@ impl Metrics {
         self.in_flight.dec();
     }
 
-    /// The proxy answered with `error` itself.
-    pub fn failed(&self, routed: Routed, error: &ProxyError) {
-        let rejection = match error {
-            ProxyError::Invalid(..) => 0,
-            ProxyError::BodyTooLarge => 1,
-            ProxyError::NotAuthenticated => 2,
-            ProxyError::Upstream(e) => return self.upstream_failed(e.reason()),
-            _ => return,
+    /// The proxy answered itself, for this reason.
+    pub fn failed(&self, routed: Routed, failure: Failure) {
+        let rejection = match failure {
+            Failure::Invalid => 0,
+            Failure::BodyTooLarge => 1,
+            Failure::NotAuthenticated => 2,
+            Failure::Upstream(kind) => return self.upstream_failed(kind),
         };
         let series = self.routes.get(routed.index());
         if let Some(rejected) = series.and_then(|s| s.rejected.as_ref()) {
@@ -203,21 +212,4 @@ impl Metrics {
 
 fn latency() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
-}
-
-/// The whole `/metrics` text: the request series, then what is read now.
-pub fn render(state: &crate::AppState) -> String {
-    let mut out = String::with_capacity(32 * 1024);
-    let encoded = state
-        .metrics
-        .as_ref()
-        .map_or(Ok(()), |metrics| metrics.encode(&mut out))
-        .and_then(|()| live::encode(&mut out, state));
-    if encoded.is_err() {
-        // Writing to a String does not fail; if the encoder ever did, say so rather than
-        // serve half an exposition.
-        out.clear();
-        out.push_str("# encoding failed\n");
-    }
-    out
 }

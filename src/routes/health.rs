@@ -1,6 +1,5 @@
 //! `GET /healthz` (the process serves) and `GET /readyz` (the central service answers, and we are not draining).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +8,7 @@ use http::{Response, StatusCode};
 use super::RouteCx;
 use crate::body::ProxyBody;
 use crate::error::json_response;
-use crate::service::AppState;
+use crate::state::AppState;
 use crate::upstream::BreakerState;
 
 /// The longest a readiness probe of the central service may take.
@@ -25,7 +24,7 @@ pub async fn readyz(cx: &RouteCx<'_>) -> Response<ProxyBody> {
 
 /// `/readyz` on either listener.
 pub async fn readiness(state: &AppState) -> Response<ProxyBody> {
-    if state.draining.load(Ordering::Relaxed) {
+    if state.shutdown.is_requested() {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             Bytes::from_static(br#"{"status":"unavailable","reason":"shutting down"}"#),

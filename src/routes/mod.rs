@@ -1,5 +1,6 @@
 //! The routes: each file is one endpoint of the same shape — extract → validate → build → forward.
 
+pub mod body;
 pub mod docs;
 pub mod health;
 pub mod login;
@@ -15,11 +16,11 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::body::{self, ProxyBody};
+use crate::body::ProxyBody;
 use crate::context::RequestCtx;
 use crate::error::ProxyError;
 use crate::headers::{self, Credentials, Origin};
-use crate::service::{AppState, Upstreamed};
+use crate::state::{AppState, Upstreamed};
 use crate::trace::{TRACEPARENT, TRACESTATE};
 use crate::upstream::UpstreamBody;
 use crate::validate::Rejection;

@@ -80,7 +80,7 @@ pub async fn collect(mut body: UpstreamBody, timeout: Duration) -> Result<Bytes,
         Ok(gathered.finish())
     };
     // The usual answer is whole when its head is: no timer is made for it.
-    crate::deadline::within(timeout, read)
+    crate::wait::within(timeout, read)
         .await
         .unwrap_or_else(|| Err(UpstreamError::Body(Box::new(BodyStalled))))
 }

@@ -84,7 +84,7 @@ impl Pool {
     pub fn new(connector: Connector, target: Uri, idle_timeout: Duration) -> Arc<Self> {
         let mut http1 = http1::Builder::new();
         // Auth requests and answers are small: one copy into hyper's buffer and one `write`
-        // beat a two-slice `writev` (as on the server side, see server.rs).
+        // beat a two-slice `writev` (as on the server side, see conn/accept.rs).
         http1.writev(false);
         Arc::new(Pool {
             connector,

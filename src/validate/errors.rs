@@ -5,7 +5,7 @@ use super::echo;
 use super::json::Value;
 use super::Rejection;
 
-/// Fields whose values a proxy never echoes (contract §3).
+/// Fields whose values the proxy never echoes in a 422 (they are secrets).
 pub const SECRET_FIELDS: [&str; 3] = ["password", "client_secret", "refresh_token"];
 
 /// Where an error points: `["body"]`, `["body", "field"]` or `["body", 17]`.

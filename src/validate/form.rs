@@ -3,7 +3,7 @@
 
 use super::errors::{self, Entry, Input, Loc};
 use super::form_parse::{self, FormValue};
-use super::upstream::{unreserved, UNRESERVED};
+use super::outbound::{unreserved, UNRESERVED};
 use super::{Login, Rejection};
 
 /// The form's parameters, in the order FastAPI validates (and reports) them.
@@ -77,7 +77,7 @@ pub fn login<'a>(content_type: Option<&[u8]>, body: &'a [u8]) -> Result<Login<'a
 
 /// Whether a `/login` body can go upstream as the client sent it: a valid form that is
 /// already what [`Login::to_upstream_body`] writes, except that an optional field may be
-/// present and empty (the contract allows either). That is the six names in FastAPI's order,
+/// present and empty (the central service reads both alike). That is the six names in FastAPI's order,
 /// each at most once, optional ones possibly absent, separated by single `&`; every value in
 /// `quote_plus`'s own spelling ([`is_quote_plus_spelling`]); `grant_type` empty or `password`;
 /// `username` and `password` non-empty. Such a body decodes to the same six values as its

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use futures_util::FutureExt;
 
 use super::errors;
-use super::upstream::latin1;
+use super::pytext::latin1;
 use super::Rejection;
 
 /// Starlette's default `max_fields` / `max_files`.

@@ -71,7 +71,7 @@ pub fn fastapi_values(body: &str) -> [(&'static str, Option<String>); 6] {
 }
 
 /// The six values an upstream form carries, as the central service's form parser reads
-/// them; an absent or empty optional field is `None` (the contract allows either), except
+/// them; an absent or empty optional field is `None` (the central service reads both alike), except
 /// `scope`, which FastAPI defaults to `""`.
 pub fn upstream_values(upstream: &[u8]) -> [(&'static str, Option<String>); 6] {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(upstream).expect("urlencoded");

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::email;
 use super::errors::{self, body_input, Entry, Input, Loc};
 use super::json::{self, DecodeError, Value};
-use super::upstream::is_python_space;
+use super::pytext::is_python_space;
 use super::{Refresh, Register, Rejection};
 
 #[derive(Deserialize)]
@@ -39,8 +39,8 @@ pub fn register<'a>(
     body: &'a [u8],
 ) -> Result<Register<'a>, Rejection> {
     if let Some(wire) = fast::<RegisterWire<'a>>(content_type, body) {
-        // EmailStr only validates: the address goes upstream as the client wrote it (contract
-        // v2), because `/login` forwards the username verbatim and the central service
+        // EmailStr only validates: the address goes upstream as the client wrote it,
+        // because `/login` forwards the username verbatim and the central service
         // compares the two strings.
         return match email::check(&wire.email) {
             Ok(()) => Ok(Register {

@@ -21,9 +21,9 @@ pub(crate) mod form_parse;
 mod idna_tables;
 pub(crate) mod json;
 mod json_routes;
+mod outbound;
 mod punycode;
 mod pytext;
-mod upstream;
 
 #[cfg(test)]
 mod form_vectors;
@@ -51,7 +51,7 @@ pub enum Rejection {
 pub struct Register<'a> {
     /// Exactly as the client wrote it (the JSON string's value): `EmailStr` validated it, but
     /// its normalised form (NFC, lower-case domain, no display name) is not what the user
-    /// will log in with, and the central service compares strings (contract v2).
+    /// will log in with, and the central service compares strings.
     pub email: Cow<'a, str>,
     pub password: Cow<'a, str>,
 }
@@ -140,7 +140,7 @@ pub fn oauth2_bearer_token(authorization: Option<&[u8]>) -> Option<&[u8]> {
     if !scheme.eq_ignore_ascii_case(b"bearer") {
         return None;
     }
-    let is_space = |b: &u8| upstream::is_python_space(char::from(*b));
+    let is_space = |b: &u8| pytext::is_python_space(char::from(*b));
     let start = param
         .iter()
         .position(|b| !is_space(b))
@@ -162,14 +162,14 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Option<&str> {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let token = token.trim_matches(upstream::is_python_space);
+    let token = token.trim_matches(pytext::is_python_space);
     (!token.is_empty()).then_some(token)
 }
 
 impl Register<'_> {
     /// `{"email":...,"password":...}`: exactly these two fields.
     pub fn to_upstream_body(&self) -> bytes::Bytes {
-        upstream::json_object(&[("email", &self.email), ("password", &self.password)])
+        outbound::json_object(&[("email", &self.email), ("password", &self.password)])
     }
 }
 
@@ -184,14 +184,14 @@ impl Login<'_> {
             ("client_id", self.client_id.as_deref()),
             ("client_secret", self.client_secret.as_deref()),
         ];
-        upstream::urlencoded(&fields)
+        outbound::urlencoded(&fields)
     }
 }
 
 impl Refresh<'_> {
     /// `{"refresh_token":...}`.
     pub fn to_upstream_body(&self) -> bytes::Bytes {
-        upstream::json_object(&[("refresh_token", &self.refresh_token)])
+        outbound::json_object(&[("refresh_token", &self.refresh_token)])
     }
 }
 

@@ -189,7 +189,7 @@ fn near_ready_form() -> impl Strategy<Value = String> {
 }
 
 /// The `(name, value)` pairs of a form with empty optional fields dropped: what the central
-/// service reads from it, by the contract ("absent optional ones omitted or empty").
+/// service reads from it (an absent optional field and an empty one read alike).
 fn meaning(form: &[u8]) -> Vec<(String, String)> {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(form).unwrap();
     fields
@@ -233,7 +233,7 @@ proptest! {
     /// is also serde_json's compact form for strings.
     #[test]
     fn upstream_json_is_compact_json(email in "\\PC{0,8}|[a-z\"\\\\\n\u{1}\u{7f}é]{0,8}", password in "\\PC{0,8}") {
-        let body = super::upstream::json_object(&[("email", &email), ("password", &password)]);
+        let body = super::outbound::json_object(&[("email", &email), ("password", &password)]);
         let want = serde_json::to_vec(&serde_json::json!({"email": email, "password": password})).unwrap();
         prop_assert_eq!(&body[..], &want[..]);
     }

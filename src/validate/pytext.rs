@@ -1,4 +1,4 @@
-//! Turns a request body into the code points Python's `json.loads(bytes)` would see.
+//! Text as Python sees it: the code points `json.loads(bytes)` decodes, `str.isspace()`, latin-1 header strings.
 //!
 //! `json.loads` on bytes picks an encoding with `json.detect_encoding` (BOMs, then the
 //! pattern of NUL bytes, default UTF-8) and decodes with `errors="surrogatepass"`, so a
@@ -176,6 +176,19 @@ fn utf32(b: &[u8], big_endian: bool) -> Result<Vec<u32>, Undecodable> {
             }
         })
         .collect()
+}
+
+/// Python's `str.isspace()` for the characters Starlette can put in a header string (latin-1).
+pub fn is_python_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{1C}'..='\u{1F}' | ' ' | '\u{85}' | '\u{A0}'
+    )
+}
+
+/// A header value as Starlette sees it: each byte one latin-1 character.
+pub fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 #[cfg(test)]

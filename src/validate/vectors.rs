@@ -84,7 +84,7 @@ fn expected_body(line: &str) -> Vec<u8> {
 fn form_urlencode(data: &serde_json::Map<String, J>) -> Vec<u8> {
     let fields: Vec<(&str, Option<&str>)> =
         data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    super::upstream::urlencoded(&fields).to_vec()
+    super::outbound::urlencoded(&fields).to_vec()
 }
 
 /// (status, body) for a vector's request; `None` for routes outside this layer.

@@ -110,7 +110,11 @@ pub async fn spawn_proxy(auth_url: &str, tweak: impl FnOnce(&mut Config)) -> Pro
     };
     // What `auth_proxy::serve` does, keeping a handle on the state.
     let state = Arc::new(AppState::new(config).expect("test config is valid"));
-    let task = tokio::spawn(auth_proxy::server::serve(listener, state.clone(), shutdown));
+    let task = tokio::spawn(auth_proxy::service::serve(
+        listener,
+        state.clone(),
+        shutdown,
+    ));
     Proxy {
         addr,
         state,

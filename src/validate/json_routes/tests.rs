@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::validate::upstream::latin1;
+use crate::validate::pytext::latin1;
 
 /// Starlette's view: the header decoded as latin-1, then `get_content_type()`.
 fn is_json_decoded(content_type: Option<&[u8]>) -> bool {

@@ -16,6 +16,10 @@
 //! It also turns hyper's 431 for a `Content-Length` hyper cannot represent into the 413 any
 //! other too-large length gets (see [`length`]).
 //!
+//! The watch hands its verdict to the request itself: the connection's service passes every
+//! request hyper dispatches through [`Verdicts::mark`], which counts it and marks an ambiguous
+//! one with [`AmbiguousFraming`] (the handler answers it with 400).
+//!
 //! The same watch tells `park.rs` when an idle HTTP/1 connection may be parked
 //! ([`Verdicts::parkable`]): whether every byte read so far belongs to a complete request the
 //! service was handed, and whether a write is still waiting for the client.
@@ -28,6 +32,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use http::{Request, Version};
+use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The longest head or chunk-size line followed; the server's own head limit is lower.
@@ -103,12 +109,29 @@ impl Verdicts {
         (index != u64::MAX).then_some(index)
     }
 
-    /// Called once per HTTP/1 request, in order: whether this request's head was ambiguous.
-    pub fn next_request_is_ambiguous(&self) -> bool {
+    /// Called once per HTTP/1 request, in order, by [`Verdicts::mark`] alone: whether this
+    /// request's head was ambiguous.
+    fn next_request_is_ambiguous(&self) -> bool {
         let index = self.dispatched.fetch_add(1, Ordering::Relaxed);
         self.ambiguous.load(Ordering::Acquire) == index
     }
+
+    /// Takes `request`, the next one hyper dispatches on the watched socket: counts it (which
+    /// [`Verdicts::parkable`] needs) and marks it with [`AmbiguousFraming`] if its head was.
+    /// The connection's service calls this for every request before it hands it on.
+    pub fn mark(&self, request: &mut Request<Incoming>) {
+        // Only HTTP/1 requests come through the watched bytes in order; HTTP/2 ones have none.
+        if request.version() <= Version::HTTP_11 && self.next_request_is_ambiguous() {
+            request.extensions_mut().insert(AmbiguousFraming);
+        }
+    }
 }
+
+/// In an HTTP/1 request's extensions: its head carried both `Content-Length` and
+/// `Transfer-Encoding`, so a front end may have framed it differently (answer 400, forward
+/// nothing).
+#[derive(Debug, Clone, Copy)]
+pub struct AmbiguousFraming;
 
 /// Where in the request stream the watcher is.
 #[derive(Debug)]
@@ -476,6 +499,11 @@ impl<T> FramingWatch<T> {
 
     pub fn get_ref(&self) -> &T {
         &self.inner
+    }
+
+    /// What this watch has found, for the connection's service and `park`.
+    pub fn verdicts(&self) -> &Arc<Verdicts> {
+        &self.tracker.verdicts
     }
 
     /// Queues `bytes`, already read and tracked, to be read again before anything new.

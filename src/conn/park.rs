@@ -42,9 +42,10 @@
 //! graceful shutdown a parked connection, or a resumed one still waiting for its first head,
 //! is closed at once, as hyper closes an idle one.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -52,15 +53,16 @@ use std::time::Duration;
 use hyper::body::{Body, Incoming};
 use hyper::rt::{Sleep, Timer};
 use hyper::server::conn::http1;
-use hyper::service::HttpService;
+use hyper::service::{service_fn, HttpService};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::deadline::SendDeadline;
-use crate::framing::{FramingWatch, Verdicts};
+use super::deadline::SendDeadline;
+use super::framing::{FramingWatch, Verdicts};
+use super::Handler;
+use crate::shutdown::Shutdown;
 
 /// A client socket as every HTTP/1 connection is served: its framing watched, its sends paced.
 pub type ClientIo = FramingWatch<SendDeadline<TcpStream>>;
@@ -247,14 +249,6 @@ impl Drop for WaitGuard {
     }
 }
 
-/// How a connection hears of the server's shutdown.
-pub struct Drain<'a> {
-    /// Set when the server begins to shut down, before `signal` fires.
-    pub begun: &'a AtomicBool,
-    /// Changes when the server starts its graceful drain.
-    pub signal: watch::Receiver<()>,
-}
-
 /// How one hyper incarnation of the connection ended.
 enum Ended {
     /// hyper finished the connection itself (closed, shut down, or failed).
@@ -281,29 +275,32 @@ enum Woken {
 /// Serves one HTTP/1 client connection until it closes, parking it whenever it idles.
 ///
 /// `builder` is the HTTP/1 configuration without a timer (each incarnation gets its own
-/// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`; `verdicts` is the one
-/// `io` and the service share; `drain` says when the server shuts down.
-pub async fn serve<S, B>(
+/// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`. `handler` is wrapped
+/// here in the connection's service, which passes every request through the framing watch of
+/// `io` ([`Verdicts::mark`]) before handing it on.
+pub async fn serve<H: Handler>(
     mut io: ClientIo,
-    mut service: S,
+    handler: Arc<H>,
     builder: &http1::Builder,
     header_timeout: Duration,
-    verdicts: &Verdicts,
-    drain: Drain<'_>,
+    shutdown: &Shutdown,
     stats: &Stats,
-) where
-    S: HttpService<Incoming, ResBody = B>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: Body + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let wait = Arc::new(HeadWait::new());
-    let shutting_down = drain.begun;
-    let mut drain = std::pin::pin!(drained(drain.signal));
+    let verdicts = io.verdicts().clone();
+    let mut service = {
+        let verdicts = verdicts.clone();
+        service_fn(move |mut request| {
+            verdicts.mark(&mut request);
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.handle(request).await) }
+        })
+    };
+    let mut drain = std::pin::pin!(shutdown.closing());
     let mut life = Life {
         wait: &wait,
-        verdicts,
-        shutting_down,
+        verdicts: &verdicts,
+        shutdown,
         draining: false,
         resumed: false,
     };
@@ -404,8 +401,8 @@ where
 struct Life<'a> {
     wait: &'a HeadWait,
     verdicts: &'a Verdicts,
-    /// Set when the server begins shutting down (before its drain signal fires).
-    shutting_down: &'a AtomicBool,
+    /// Asked on each wake-up whether a drain may have begun (a cheap load).
+    shutdown: &'a Shutdown,
     /// Graceful shutdown has begun: never park again.
     draining: bool,
     /// The current incarnation started on a parked socket.
@@ -427,7 +424,7 @@ impl Life<'_> {
         let mut tick_polled = false;
         let mut drain_polled = false;
         std::future::poll_fn(|cx| {
-            let drain_may_fire = !drain_polled || self.shutting_down.load(Ordering::Relaxed);
+            let drain_may_fire = !drain_polled || self.shutdown.is_requested();
             drain_polled = true;
             if !self.draining && drain_may_fire && drain.as_mut().poll(cx).is_ready() {
                 self.draining = true;
@@ -515,22 +512,27 @@ async fn parked(
     .await
 }
 
-/// Resolves when graceful shutdown begins (or the server is gone).
-pub(crate) async fn drained(mut drain: watch::Receiver<()>) {
-    let _ = drain.changed().await;
-}
-
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-
     use bytes::Bytes;
     use http_body_util::Full;
-    use hyper::service::service_fn;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpSocket};
 
     use super::*;
+
+    const BODY: usize = 16 << 20;
+
+    /// Answers every request with a body far larger than the kernel will take at once.
+    struct Huge;
+
+    impl Handler for Huge {
+        type Body = Full<Bytes>;
+
+        async fn handle(&self, _request: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+            http::Response::new(Full::new(Bytes::from(vec![b'x'; BODY])))
+        }
+    }
 
     /// No parking while response bytes are unsent, end to end: one `Full` body far larger than
     /// the kernel will take is encoded whole into hyper's buffer while the client reads nothing
@@ -540,7 +542,6 @@ mod tests {
     /// pins the property for whichever of the two guards a hyper upgrade leaves.)
     #[tokio::test]
     async fn a_connection_with_unsent_response_bytes_is_not_parked() {
-        const BODY: usize = 16 << 20;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
@@ -550,40 +551,22 @@ mod tests {
             .unwrap();
         let (stream, _) = listener.accept().await.unwrap();
 
-        let verdicts = Verdicts::new();
         let peer = stream.peer_addr().unwrap();
         let socket = SendDeadline::new(stream, Duration::from_secs(30), peer);
-        let io = FramingWatch::new(socket, verdicts.clone());
-        let service = {
-            let verdicts = verdicts.clone();
-            service_fn(move |_request| {
-                // What ProxyService::handle does for every HTTP/1 request.
-                let _ = verdicts.next_request_is_ambiguous();
-                async {
-                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(vec![
-                        b'x';
-                        BODY
-                    ]))))
-                }
-            })
-        };
+        let io = FramingWatch::new(socket, Verdicts::new());
+        let handler = Arc::new(Huge);
         let mut builder = http1::Builder::new();
         builder
             .header_read_timeout(Duration::from_secs(30))
             .writev(false);
         let stats = Stats::default();
-        let draining = AtomicBool::new(false);
-        let (_drain, signal) = watch::channel(());
+        let shutdown = Shutdown::new();
         let server = serve(
             io,
-            service,
+            handler,
             &builder,
             Duration::from_secs(30),
-            &verdicts,
-            Drain {
-                begun: &draining,
-                signal,
-            },
+            &shutdown,
             &stats,
         );
 

@@ -1,5 +1,4 @@
-//! Serialises validated input for the central auth service, and small Python text helpers
-//! shared by the validators.
+//! Serialises validated input into the bodies the central auth service gets (compact JSON, `quote_plus` forms).
 
 use super::echo;
 
@@ -119,16 +118,3 @@ pub const UNRESERVED: [bool; 256] = {
         c += 1;
     }
 };
-
-/// Python's `str.isspace()` for the characters Starlette can put in a header string (latin-1).
-pub fn is_python_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r' | '\u{1C}'..='\u{1F}' | ' ' | '\u{85}' | '\u{A0}'
-    )
-}
-
-/// A header value as Starlette sees it: each byte one latin-1 character.
-pub fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
-}

@@ -1,11 +1,11 @@
-//! Deadlines for the phases a client paces: reading its request body, and taking its response.
+//! The client's send deadline: a write the client takes nothing of for `--client-send-timeout` fails.
 //!
-//! Both are armed lazily. An auth request's body nearly always arrives with its head and an
-//! answer of a few hundred bytes fits in the socket buffer at once, so the common request never
-//! registers a timer (a tokio timer costs about 1,000 instructions to register and remove, a few
-//! percent of a whole proxied request); only a read or write that has to wait starts the clock.
+//! Armed lazily: an answer of a few hundred bytes fits in the socket buffer at once, so the
+//! common request never registers a timer (a tokio timer costs about 1,000 instructions to
+//! register and remove, a few percent of a whole proxied request); only a write that has to
+//! wait starts the clock.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -14,28 +14,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
-
-/// `future`'s output, or `None` if it is still pending `limit` after it first had to wait.
-///
-/// The clock starts at the first poll that returns `Pending`, which for a request body is the
-/// moment the proxy began waiting for bytes the client had not sent with its head.
-pub async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut timer = std::pin::pin!(None::<Sleep>);
-    poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        if timer.is_none() {
-            timer.set(Some(tokio::time::sleep(limit)));
-        }
-        match timer.as_mut().as_pin_mut() {
-            Some(sleep) => sleep.poll(cx).map(|()| None),
-            None => Poll::Pending,
-        }
-    })
-    .await
-}
 
 /// A client socket whose writes fail with `TimedOut` once the client has taken nothing for
 /// `limit` (nginx's `send_timeout`: the gap between two successful writes, not the whole
@@ -141,23 +119,5 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SendDeadline<T> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
         this.pace(cx, polled)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_future_ready_at_once_is_not_cut_even_by_a_zero_limit() {
-        assert_eq!(within(Duration::ZERO, async { 7 }).await, Some(7));
-    }
-
-    #[tokio::test]
-    async fn a_future_that_waits_past_the_limit_is_cut() {
-        let slow = tokio::time::sleep(Duration::from_millis(400));
-        assert_eq!(within(Duration::from_millis(50), slow).await, None);
-        let quick = tokio::time::sleep(Duration::from_millis(20));
-        assert_eq!(within(Duration::from_millis(400), quick).await, Some(()));
     }
 }

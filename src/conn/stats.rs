@@ -1,15 +1,19 @@
-//! Client connection counters the server and the parking layer keep whether or not metrics are on: plain atomics, touched once per connection.
+//! Client connection counters the accept loop and the parking layer keep whether or not metrics are on: plain atomics, touched once per connection.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Client connections as `/metrics` reports them (parked ones: see `park::Stats`).
+use super::park;
+
+/// Client connections as `/metrics` reports them.
 #[derive(Debug, Default)]
 pub struct ConnStats {
     accepted: AtomicU64,
     closed: AtomicU64,
     at_cap: AtomicU64,
     header_timeouts: AtomicU64,
+    /// Kept by `park` itself.
+    pub(super) park: park::Stats,
 }
 
 /// Counts a connection open until dropped.
@@ -39,7 +43,7 @@ impl ConnStats {
         self.header_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// (accepted, open, times at the cap, header timeouts).
+    /// (accepted, open, times at the cap, header timeouts, parked HTTP/1 connections included).
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let accepted = get(&self.accepted);
@@ -48,7 +52,22 @@ impl ConnStats {
             accepted,
             open,
             get(&self.at_cap),
-            get(&self.header_timeouts),
+            get(&self.header_timeouts) + self.park.header_timeouts(),
         )
+    }
+
+    /// Idle HTTP/1 connections parked now (hyper's state dropped, the socket kept).
+    pub fn parked_now(&self) -> u64 {
+        self.park.parked_now()
+    }
+
+    /// Times an idle HTTP/1 connection was parked.
+    pub fn parked(&self) -> u64 {
+        self.park.parked()
+    }
+
+    /// Times a parked connection resumed.
+    pub fn resumed(&self) -> u64 {
+        self.park.resumed()
     }
 }
