@@ -1,8 +1,7 @@
 //! The part after the @-sign: email-validator's `validate_email_domain_name` (UTS-46 mapping,
 //! IDNA, length and special-use rules) and `validate_email_domain_literal`.
 
-use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
-use unicode_normalization::UnicodeNormalization;
+use icu_normalizer::uts46::Uts46Mapper;
 
 use super::email_chars::{
     check_dot_atom, check_unsafe, is_hostname_char, length_reason, sorted_displays, uts46_valid,
@@ -108,54 +107,43 @@ fn is_ascii_hostname(s: &str) -> bool {
     })
 }
 
-/// `idna.uts46_remap(domain, std3_rules=False, transitional=False)`: case folding, mapping
-/// and NFC, label separators turned into dots, no Punycode decoding.
+/// `idna.uts46_remap(domain, std3_rules=False, transitional=False)`: the UTS-46 mapping
+/// (case folding, mapped and ignored code points, label separators turned into dots) and NFC,
+/// nothing more. It validates no label and decodes no Punycode: that is `idna.alabel`'s
+/// business, later ([`to_ascii`]), after the dot and hyphen rules, with its own messages.
 fn remap(domain: &str) -> Result<String, String> {
     if domain.is_ascii() {
         return Ok(domain.to_ascii_lowercase());
     }
-    let mut out = String::with_capacity(domain.len());
-    for (n, label) in domain
-        .split(['.', '\u{3002}', '\u{FF0E}', '\u{FF61}'])
-        .enumerate()
-    {
-        if n > 0 {
-            out.push('.');
-        }
-        if label.is_ascii() {
-            out.push_str(&label.to_ascii_lowercase());
-            continue;
-        }
-        let (mapped, result) =
-            Uts46::new().to_unicode(label.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow);
-        if result.is_err() {
-            return Err(
-                "The part after the @-sign contains invalid characters (Codepoint not allowed)."
-                    .to_owned(),
-            );
-        }
-        out.push_str(&mapped);
+    let mapped: String = Uts46Mapper::new().map_normalize(domain.chars()).collect();
+    // A disallowed code point comes out as U+FFFD (itself disallowed), where Python raises.
+    if mapped.contains('\u{FFFD}') {
+        return Err(
+            "The part after the @-sign contains invalid characters (Codepoint not allowed)."
+                .to_owned(),
+        );
     }
-    Ok(out.nfc().collect())
+    Ok(mapped)
 }
 
-/// `idna.alabel` on every label.
+/// `idna.alabel` on every label, as email-validator calls it.
 fn to_ascii(mapped: &str) -> Result<String, String> {
-    let ascii = Uts46::new()
-        .to_ascii(
-            mapped.as_bytes(),
-            AsciiDenyList::EMPTY,
-            Hyphens::Allow,
-            DnsLength::Ignore,
-        )
-        .map_err(|_| "The part after the @-sign is invalid (Invalid A-label).".to_owned())?;
+    let mut ascii = String::with_capacity(mapped.len() + 8);
+    for (n, label) in mapped.split('.').enumerate() {
+        if n > 0 {
+            ascii.push('.');
+        }
+        let label = super::email_idna::alabel(label)
+            .map_err(|e| format!("The part after the @-sign is invalid ({e})."))?;
+        ascii.push_str(&label);
+    }
     if !is_ascii_hostname(&ascii) {
         return Err(
             "The email address contains invalid characters after the @-sign after IDNA encoding."
                 .to_owned(),
         );
     }
-    Ok(ascii.into_owned())
+    Ok(ascii)
 }
 
 fn check_ascii_lengths(ascii: &str, original: &str) -> Result<(), String> {

@@ -22,6 +22,35 @@ fn normalises_like_email_validator() {
     assert_eq!(validate("a@xn--e1afmkfd.xn--p1ai").unwrap(), "a@пример.рф");
 }
 
+/// Found by `bench/diff_fuzz.py`: a non-ASCII domain is only mapped (UTS-46) before the dot
+/// and hyphen rules, and its labels are then checked one by one as `idna.alabel` checks them,
+/// in email-validator's order and words (these were "Codepoint not allowed", "Invalid A-label"
+/// or the DNS label-length reason).
+#[test]
+fn international_domains_fail_in_email_validators_order() {
+    let reason = |s: &str| validate(s).unwrap_err();
+    assert_eq!(
+        reason("a@\u{65e5}\u{672c}.\u{301}a"),
+        "The part after the @-sign is invalid (Label begins with an illegal combining character)."
+    );
+    assert_eq!(
+        reason("{\u{212a}@com.\u{301}a.1."),
+        "An email address cannot end with a period."
+    );
+    assert_eq!(
+        reason(&format!(
+            "user@example.B\u{dc}CHER.{}.co.uk",
+            "a".repeat(64)
+        )),
+        "The part after the @-sign is invalid (Label too long)."
+    );
+    assert_eq!(
+        reason("|@example.xn--a.i\u{307}"),
+        "The part after the @-sign is invalid (Codepoint U+0080 at position 1 of '\\x80' not allowed)."
+    );
+    assert!(validate(&format!("user@b\u{fc}cher.{}.com", "a".repeat(63))).is_ok());
+}
+
 #[test]
 fn explains_like_email_validator() {
     let reason = |s: &str| validate(s).unwrap_err();
