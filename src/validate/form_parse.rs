@@ -94,7 +94,9 @@ pub fn options_header(value: &str) -> (String, Vec<(String, String)>) {
         if key == "filename"
             && (val.chars().skip(1).take(2).eq([':', '\\']) || val.starts_with("\\\\"))
         {
-            val = val.rsplit('\\').next().unwrap_or_default().to_owned();
+            if let Some(last) = val.rfind('\\') {
+                val.drain(..=last);
+            }
         }
         params.retain(|(k, _)| *k != key);
         params.push((key, val));
@@ -270,7 +272,7 @@ fn multipart<'a>(
             .headers()
             .get_all(http::header::CONTENT_DISPOSITION)
             .iter()
-            .last()
+            .next_back()
             .map(|v| latin1(v.as_bytes()))
             .unwrap_or_default();
         let (_, options) = options_header(&disposition);
