@@ -1176,8 +1176,9 @@ def main():
             proxy.stop()
         for f in run.files.values():
             f.close()
-    summary = {"seed": args.seed, "count": args.count, "seconds": round(time.monotonic() - started),
-               "targets": run.stats}
+    summary = {"seed": args.seed, "count": args.count, "proxy": args.proxy,
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "seconds": round(time.monotonic() - started), "targets": run.stats}
     with open(os.path.join(run.out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps(summary, indent=1))
