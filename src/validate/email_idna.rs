@@ -308,7 +308,7 @@ fn unot(cp: u32) -> String {
 
 /// Python's `repr` of a `str`: single quotes unless it holds one and no double quote,
 /// printable characters as they are, others as `\xNN`, `\uNNNN` or `\UNNNNNNNN`.
-fn repr(label: &[u32]) -> String {
+pub(super) fn repr(label: &[u32]) -> String {
     let quote = if label.contains(&0x27) && !label.contains(&0x22) {
         '"'
     } else {
