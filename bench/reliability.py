@@ -778,6 +778,9 @@ DIFF_FINDINGS = """What it found, and what became of it:
   than email-validator (the same verdict in every case found): the proxy validated labels while mapping them,
   where email-validator maps (UTS-46) only, checks dots and hyphens, then runs `idna.alabel`
   label by label ("Label begins with an illegal combining character", "Label too long", ...).
+- fixed (`src/validate/email_domain.rs`; vectors there too): an IP literal's reason is now
+  CPython 3.11 `ipaddress`'s error word for word (a zone index, the `::` rules, hextets, an
+  embedded IPv4), where the proxy said "... does not appear to be an IPv6 address".
 - intended (README): a lone surrogate escape anywhere in a JSON body is a 400 (Python carries
   it, or drops it with a duplicate key, or fails with a 500 echoing it); nesting past 960 levels
   is a 400 (FastAPI's stack gives out between 950 and 1000); where FastAPI fails with a 500 to
