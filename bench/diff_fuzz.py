@@ -780,10 +780,25 @@ class Gen:
         b"application/json\xe9", b"application/json, text/plain", b"multipart/form-data",
         b"Application/Problem+JSON", b"application/json;", b'application/json; x="a;b"']
 
+    def float_literal(self) -> str:
+        """A double as Python prints it (random bits), or one exactly halfway between two
+        shortest forms (where repr rounds half to even)."""
+        r = self.rng
+        if r.random() < 0.5:
+            while True:
+                x = struct.unpack("<d", struct.pack("<Q", r.getrandbits(64)))[0]
+                if math.isfinite(x):
+                    return repr(x)
+        return repr(r.randint(2 ** 49, 2 ** 50) + r.choice([0.25, 0.75, 0.125, 0.375]))
+
     def register_body(self) -> bytes:
         r = self.rng
         k = r.random()
-        if k < 0.25:
+        if k < 0.1:
+            # A float the 422 echoes as `input` (Python's repr, byte for byte).
+            return r.choice(["%s", '{"email": %s}', "[%s]", '{"password": [%s, %s]}']).replace(
+                "%s", self.float_literal()).encode()
+        if k < 0.3:
             return self.json_doc()
         fields = []
         for name in r.choice([["email", "password"], ["email", "password"], ["password", "email"],
@@ -869,6 +884,23 @@ def record_multipart(python):
     print(f"wrote {path}", file=sys.stderr)
 
 
+# Floats a 422 echoes as `input`, where Python's repr rounds a tie half to even: `--record`
+# writes FastAPI's /register answer for each to tests/vectors/float-echo-0.165.jsonl.
+FLOAT_ECHO_FINDINGS = [b"8.456820135037403e14", b"845682013503740.25", b"845682013503740.75",
+                       b"[600000000000000.25, -845682013503741.25]", b"1.0000000000000002",
+                       b"5e-324", b"1.7976931348623157e308", b"0.1", b"1e16", b"123456789012345.67"]
+
+
+def record_float_echo(python):
+    path = os.path.join(ROOT, "tests", "vectors", "float-echo-0.165.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        for body in FLOAT_ECHO_FINDINGS:
+            status, text = python.call("/register", b"application/json", body)
+            f.write(json.dumps({"body": body.decode(), "status": status, "fastapi_body":
+                                text.decode()}, ensure_ascii=False) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+
+
 # ---- the comparisons -----------------------------------------------------------------------
 
 class Run:
@@ -878,6 +910,8 @@ class Run:
         self.stats = {}
         self.out_dir = os.path.join(ROOT, "bench", "out", "diff")
         os.makedirs(self.out_dir, exist_ok=True)
+        for stale in glob.glob(os.path.join(self.out_dir, "*.jsonl")):
+            os.remove(stale)
         self.files = {}
 
     def record(self, target, kind, case, reason=None):
@@ -1155,10 +1189,13 @@ def main():
                         help="route requests per route sent through the proxy")
     parser.add_argument("--bin", default=os.path.join(TARGET, "release", "auth-proxy"))
     parser.add_argument("--record", action="store_true",
-                        help="write tests/vectors/multipart-0.0.34.jsonl from Python and stop")
+                        help="write the findings' vectors (tests/vectors/multipart-0.0.34.jsonl, "
+                        "float-echo-0.165.jsonl) from Python and stop")
     args = parser.parse_args()
     if args.record:
-        record_multipart(PythonSide())
+        python = PythonSide()
+        record_multipart(python)
+        record_float_echo(python)
         return
     oracle = Oracle(args.oracle)
     python = PythonSide()
