@@ -781,6 +781,9 @@ DIFF_FINDINGS = """What it found, and what became of it:
 - fixed (`src/validate/email_domain.rs`; vectors there too): an IP literal's reason is now
   CPython 3.11 `ipaddress`'s error word for word (a zone index, the `::` rules, hextets, an
   embedded IPv4), where the proxy said "... does not appear to be an IPv6 address".
+- fixed (`src/validate/echo.rs`, vectors `tests/vectors/float-echo-0.165.jsonl`): a float a
+  422 echoes, exactly halfway between two shortest forms, printed with Rust's digit (half up:
+  `845682013503740.25` as `...740.3`) where Python's `repr` rounds half to even (`...740.2`).
 - intended (README): a lone surrogate escape anywhere in a JSON body is a 400 (Python carries
   it, or drops it with a duplicate key, or fails with a 500 echoing it); nesting past 960 levels
   is a 400 (FastAPI's stack gives out between 950 and 1000); where FastAPI fails with a 500 to
