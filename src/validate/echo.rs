@@ -92,6 +92,7 @@ pub fn float(out: &mut String, f: f64) {
         .strip_prefix('-')
         .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = half_even(f.abs(), digits, exp);
     let decpt = exp + 1; // value = 0.DIGITS × 10^decpt
     out.push_str(sign);
     if decpt <= -4 || decpt > 16 {
@@ -127,6 +128,55 @@ pub fn float(out: &mut String, f: f64) {
     }
 }
 
+/// Rust's shortest digits settle a tie half up, Python's `repr` (David Gay's dtoa) half to
+/// even: where `f` lies exactly halfway between two `n`-digit numbers that both read back as
+/// `f`, take the one whose last digit is even (`845682013503740.25` is `845682013503740.2`).
+/// `digits` (one before the point) × 10^`exp` is Rust's shortest form of `f`, positive.
+fn half_even(f: f64, digits: String, exp: i32) -> String {
+    let n = digits.len();
+    if n < 15 {
+        return digits; // both neighbours of a shorter form never read back as `f`
+    }
+    // Exact: no f64 has more than 767 significant digits.
+    let exact = format!("{f:.800e}");
+    let Some((mantissa, exact_exp)) = exact.split_once('e') else {
+        return digits;
+    };
+    if exact_exp.parse::<i32>().ok() != Some(exp) {
+        return digits;
+    }
+    let all: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let Some((lower, rest)) = all.split_at_checked(n) else {
+        return digits;
+    };
+    let mut rest = rest.bytes();
+    if rest.next() != Some(b'5') || !rest.all(|b| b == b'0') {
+        return digits;
+    }
+    let Some(last) = lower.bytes().last() else {
+        return digits;
+    };
+    let even = if last % 2 == 0 {
+        lower.to_owned()
+    } else if last == b'9' {
+        return digits; // the upper neighbour carries into another length: keep Rust's
+    } else {
+        let mut up = lower.as_bytes().to_vec();
+        if let Some(d) = up.last_mut() {
+            *d += 1;
+        }
+        String::from_utf8(up).unwrap_or_default()
+    };
+    let reads_back = format!("0.{even}e{}", exp + 1)
+        .parse::<f64>()
+        .is_ok_and(|back| back.to_bits() == f.to_bits());
+    if reads_back {
+        even
+    } else {
+        digits
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)] // a panic is how a test reports failure
 mod tests {
@@ -158,10 +208,42 @@ mod tests {
             (-2.5e-10, "-2.5e-10"),
             (1_234.567, "1234.567"),
             (f64::INFINITY, "null"),
+            // Ties go to the even digit, as in Python (found by bench/diff_fuzz.py).
+            (845_682_013_503_740.0 + 0.25, "845682013503740.2"),
+            (845_682_013_503_740.0 + 0.75, "845682013503740.8"),
+            (600_000_000_000_000.0 + 0.25, "600000000000000.2"),
+            (-845_682_013_503_741.0 - 0.25, "-845682013503741.2"),
         ];
         for (f, want) in cases {
             assert_eq!(repr(f), want, "{f:e}");
         }
+    }
+
+    /// FastAPI's 422s echoing floats, recorded by `bench/diff_fuzz.py --record`
+    /// (`tests/vectors/float-echo-0.165.jsonl`): the same bytes from `/register`.
+    #[test]
+    fn float_echoes_match_the_recorded_fastapi_answers() {
+        const VECTORS: &str = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/float-echo-0.165.jsonl"
+        ));
+        let mut n = 0;
+        for line in VECTORS.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let body = v["body"].as_str().unwrap();
+            let Err(crate::validate::Rejection::Unprocessable(got)) =
+                crate::validate::register(Some(b"application/json"), body.as_bytes())
+            else {
+                panic!("{body}: not a 422");
+            };
+            assert_eq!(
+                std::str::from_utf8(&got).unwrap(),
+                v["fastapi_body"].as_str().unwrap(),
+                "{body}"
+            );
+            n += 1;
+        }
+        assert_eq!(n, 10);
     }
 
     #[test]

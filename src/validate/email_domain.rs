@@ -1,8 +1,7 @@
 //! The part after the @-sign: email-validator's `validate_email_domain_name` (UTS-46 mapping,
 //! IDNA, length and special-use rules) and `validate_email_domain_literal`.
 
-use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
-use unicode_normalization::UnicodeNormalization;
+use icu_normalizer::uts46::Uts46Mapper;
 
 use super::email_chars::{
     check_dot_atom, check_unsafe, is_hostname_char, length_reason, sorted_displays, uts46_valid,
@@ -108,54 +107,43 @@ fn is_ascii_hostname(s: &str) -> bool {
     })
 }
 
-/// `idna.uts46_remap(domain, std3_rules=False, transitional=False)`: case folding, mapping
-/// and NFC, label separators turned into dots, no Punycode decoding.
+/// `idna.uts46_remap(domain, std3_rules=False, transitional=False)`: the UTS-46 mapping
+/// (case folding, mapped and ignored code points, label separators turned into dots) and NFC,
+/// nothing more. It validates no label and decodes no Punycode: that is `idna.alabel`'s
+/// business, later ([`to_ascii`]), after the dot and hyphen rules, with its own messages.
 fn remap(domain: &str) -> Result<String, String> {
     if domain.is_ascii() {
         return Ok(domain.to_ascii_lowercase());
     }
-    let mut out = String::with_capacity(domain.len());
-    for (n, label) in domain
-        .split(['.', '\u{3002}', '\u{FF0E}', '\u{FF61}'])
-        .enumerate()
-    {
-        if n > 0 {
-            out.push('.');
-        }
-        if label.is_ascii() {
-            out.push_str(&label.to_ascii_lowercase());
-            continue;
-        }
-        let (mapped, result) =
-            Uts46::new().to_unicode(label.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow);
-        if result.is_err() {
-            return Err(
-                "The part after the @-sign contains invalid characters (Codepoint not allowed)."
-                    .to_owned(),
-            );
-        }
-        out.push_str(&mapped);
+    let mapped: String = Uts46Mapper::new().map_normalize(domain.chars()).collect();
+    // A disallowed code point comes out as U+FFFD (itself disallowed), where Python raises.
+    if mapped.contains('\u{FFFD}') {
+        return Err(
+            "The part after the @-sign contains invalid characters (Codepoint not allowed)."
+                .to_owned(),
+        );
     }
-    Ok(out.nfc().collect())
+    Ok(mapped)
 }
 
-/// `idna.alabel` on every label.
+/// `idna.alabel` on every label, as email-validator calls it.
 fn to_ascii(mapped: &str) -> Result<String, String> {
-    let ascii = Uts46::new()
-        .to_ascii(
-            mapped.as_bytes(),
-            AsciiDenyList::EMPTY,
-            Hyphens::Allow,
-            DnsLength::Ignore,
-        )
-        .map_err(|_| "The part after the @-sign is invalid (Invalid A-label).".to_owned())?;
+    let mut ascii = String::with_capacity(mapped.len() + 8);
+    for (n, label) in mapped.split('.').enumerate() {
+        if n > 0 {
+            ascii.push('.');
+        }
+        let label = super::email_idna::alabel(label)
+            .map_err(|e| format!("The part after the @-sign is invalid ({e})."))?;
+        ascii.push_str(&label);
+    }
     if !is_ascii_hostname(&ascii) {
         return Err(
             "The email address contains invalid characters after the @-sign after IDNA encoding."
                 .to_owned(),
         );
     }
-    Ok(ascii.into_owned())
+    Ok(ascii)
 }
 
 fn check_ascii_lengths(ascii: &str, original: &str) -> Result<(), String> {
@@ -185,7 +173,7 @@ fn check_ascii_lengths(ascii: &str, original: &str) -> Result<(), String> {
 /// every literal, as `allow_domain_literal` is off).
 pub fn validate_literal(literal: &str) -> Result<(), String> {
     if !literal.is_empty() && literal.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return ipv4(literal).map_err(|e| {
+        return ipv4(literal).map(drop).map_err(|e| {
             format!("The address in brackets after the @-sign is not valid: It is not an IPv4 address ({e}) or is missing an address literal tag.")
         });
     }
@@ -194,10 +182,15 @@ pub fn validate_literal(literal: &str) -> Result<(), String> {
         .is_some_and(|t| t.eq_ignore_ascii_case("ipv6:"))
     {
         let addr = literal.get(5..).unwrap_or_default();
-        return addr
-            .parse::<std::net::Ipv6Addr>()
-            .map(|_| ())
-            .map_err(|_| format!("The IPv6 address in brackets after the @-sign is not valid ({addr:?} does not appear to be an IPv6 address)."));
+        let invalid = |e: String| {
+            format!("The IPv6 address in brackets after the @-sign is not valid ({e}).")
+        };
+        let scope_id = ipv6(addr).map_err(invalid)?;
+        // Python accepts a zone index ("%eth0"); RFC 5321 4.1.3 does not.
+        if scope_id.is_some() {
+            return Err(invalid("It has a zone index".to_owned()));
+        }
+        return Ok(());
     }
     if !literal.contains(':') {
         return Err("The part after the @-sign in brackets is not an IPv4 address and has no address literal tag.".to_owned());
@@ -215,30 +208,150 @@ pub fn validate_literal(literal: &str) -> Result<(), String> {
     Err("The part after the @-sign contains an invalid address literal tag in brackets.".to_owned())
 }
 
-/// Python `ipaddress.IPv4Address(text)` error messages.
-fn ipv4(text: &str) -> Result<(), String> {
+/// Python's `repr` of a `str`, as `ipaddress` quotes its input with `%r`.
+fn py_repr(text: &str) -> String {
+    super::email_idna::repr(&text.chars().map(u32::from).collect::<Vec<_>>())
+}
+
+/// CPython 3.11 `ipaddress.IPv4Address(text)`: the address, or its `AddressValueError`.
+fn ipv4(text: &str) -> Result<u32, String> {
+    if text.is_empty() {
+        return Err("Address cannot be empty".to_owned());
+    }
     let octets: Vec<&str> = text.split('.').collect();
     if octets.len() != 4 {
-        return Err(format!("Expected 4 octets in '{text}'"));
+        return Err(format!("Expected 4 octets in {}", py_repr(text)));
     }
+    let in_text = |e: String| format!("{e} in {}", py_repr(text));
+    let mut value = 0u32;
     for octet in octets {
         if octet.is_empty() {
-            return Err(format!("Empty octet not permitted in '{text}'"));
+            return Err(in_text("Empty octet not permitted".to_owned()));
+        }
+        if !octet.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(in_text(format!(
+                "Only decimal digits permitted in {}",
+                py_repr(octet)
+            )));
         }
         if octet.len() > 3 {
-            return Err(format!(
-                "At most 3 characters permitted in '{octet}' in '{text}'"
-            ));
+            return Err(in_text(format!(
+                "At most 3 characters permitted in {}",
+                py_repr(octet)
+            )));
         }
         if octet != "0" && octet.starts_with('0') {
-            return Err(format!(
-                "Leading zeros are not permitted in '{octet}' in '{text}'"
-            ));
+            return Err(in_text(format!(
+                "Leading zeros are not permitted in {}",
+                py_repr(octet)
+            )));
         }
         let n: u32 = octet.parse().unwrap_or(u32::MAX);
         if n > 255 {
-            return Err(format!("Octet {n} (> 255) not permitted in '{text}'"));
+            return Err(in_text(format!("Octet {n} (> 255) not permitted")));
+        }
+        value = value << 8 | n;
+    }
+    Ok(value)
+}
+
+/// CPython 3.11 `ipaddress.IPv6Address(text)`: its scope id (`%zone`), or its
+/// `AddressValueError`, checked in its order and worded in its words.
+fn ipv6(text: &str) -> Result<Option<&str>, String> {
+    const HEXTETS: usize = 8;
+    if text.contains('/') {
+        return Err(format!("Unexpected '/' in {}", py_repr(text)));
+    }
+    let (ip, scope_id) = match text.split_once('%') {
+        None => (text, None),
+        Some((_, scope)) if scope.is_empty() || scope.contains('%') => {
+            return Err(format!("Invalid IPv6 address: \"{}\"", py_repr(text)));
+        }
+        Some((ip, scope)) => (ip, Some(scope)),
+    };
+    if ip.is_empty() {
+        return Err("Address cannot be empty".to_owned());
+    }
+    let quoted = py_repr(ip);
+    let mut parts: Vec<String> = ip.split(':').map(str::to_owned).collect();
+    if parts.len() < 3 {
+        return Err(format!("At least 3 parts expected in {quoted}"));
+    }
+    if parts.last().is_some_and(|p| p.contains('.')) {
+        let v4 = parts.pop().unwrap_or_default();
+        let n = ipv4(&v4).map_err(|e| format!("{e} in {quoted}"))?;
+        parts.push(format!("{:x}", n >> 16));
+        parts.push(format!("{:x}", n & 0xFFFF));
+    }
+    if parts.len() > HEXTETS + 1 {
+        return Err(format!("At most {HEXTETS} colons permitted in {quoted}"));
+    }
+    let n = parts.len();
+    let empty = |i: usize| parts.get(i).is_some_and(String::is_empty);
+    let mut skip_index = None;
+    for i in 1..n - 1 {
+        if empty(i) {
+            if skip_index.is_some() {
+                return Err(format!("At most one '::' permitted in {quoted}"));
+            }
+            skip_index = Some(i);
         }
     }
-    Ok(())
+    let leading = || format!("Leading ':' only permitted as part of '::' in {quoted}");
+    let trailing = || format!("Trailing ':' only permitted as part of '::' in {quoted}");
+    let (hi, lo) = if let Some(skip) = skip_index {
+        let (mut hi, mut lo) = (skip, n - skip - 1);
+        if empty(0) {
+            hi -= 1;
+            if hi > 0 {
+                return Err(leading());
+            }
+        }
+        if empty(n - 1) {
+            lo -= 1;
+            if lo > 0 {
+                return Err(trailing());
+            }
+        }
+        if hi + lo >= HEXTETS {
+            return Err(format!(
+                "Expected at most {} other parts with '::' in {quoted}",
+                HEXTETS - 1
+            ));
+        }
+        (hi, lo)
+    } else {
+        if n != HEXTETS {
+            return Err(format!(
+                "Exactly {HEXTETS} parts expected without '::' in {quoted}"
+            ));
+        }
+        if empty(0) {
+            return Err(leading());
+        }
+        if empty(n - 1) {
+            return Err(trailing());
+        }
+        (n, 0)
+    };
+    for hextet in parts.iter().take(hi).chain(parts.iter().skip(n - lo)) {
+        if !hextet.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "Only hex digits permitted in {} in {quoted}",
+                py_repr(hextet)
+            ));
+        }
+        if hextet.len() > 4 {
+            return Err(format!(
+                "At most 4 characters permitted in {} in {quoted}",
+                py_repr(hextet)
+            ));
+        }
+        if hextet.is_empty() {
+            return Err(format!(
+                "invalid literal for int() with base 16: '' in {quoted}"
+            ));
+        }
+    }
+    Ok(scope_id)
 }

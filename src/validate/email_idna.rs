@@ -31,6 +31,26 @@ pub fn decode(ascii: &str) -> Result<String, Reason> {
     Ok(out)
 }
 
+/// `idna.alabel(label)`: an ASCII label is checked as `ulabel` checks it (Punycode decoded
+/// and validated if it is one) and kept as it is; any other is checked by `check_label` and
+/// Punycode-encoded. Either way an A-label over 63 bytes is "Label too long".
+pub fn alabel(label: &str) -> Result<String, Reason> {
+    let ascii = if label.is_ascii() {
+        ulabel(&label.to_ascii_lowercase())?;
+        label.to_owned()
+    } else {
+        let code_points: Vec<u32> = label.chars().map(u32::from).collect();
+        check_label(&code_points)?;
+        let mut ascii = String::from("xn--");
+        ascii.extend(punycode::encode(&code_points).into_iter().map(char::from));
+        ascii
+    };
+    if ascii.len() > 63 {
+        return Err("Label too long".to_owned());
+    }
+    Ok(ascii)
+}
+
 /// `ulabel` of an ASCII label.
 fn ulabel(label: &str) -> Result<Vec<u32>, Reason> {
     let Some(code) = label.strip_prefix("xn--") else {
@@ -288,7 +308,7 @@ fn unot(cp: u32) -> String {
 
 /// Python's `repr` of a `str`: single quotes unless it holds one and no double quote,
 /// printable characters as they are, others as `\xNN`, `\uNNNN` or `\UNNNNNNNN`.
-fn repr(label: &[u32]) -> String {
+pub(super) fn repr(label: &[u32]) -> String {
     let quote = if label.contains(&0x27) && !label.contains(&0x22) {
         '"'
     } else {

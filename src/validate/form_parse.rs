@@ -85,10 +85,19 @@ pub fn options_header(value: &str) -> (String, Vec<(String, String)>) {
             continue;
         }
         let val = val.trim_start();
-        let val = match val.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        let mut val = match val.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
             Some(inner) if val.len() >= 2 => inner.replace("\\\\", "\\").replace("\\\"", "\""),
             _ => val.to_owned(),
         };
+        // python-multipart's IE6 workaround: a filename sent as a full Windows path keeps only
+        // its last component (`C:\dir\f.txt` and `\\host\f.txt` are `f.txt`).
+        if key == "filename"
+            && (val.chars().skip(1).take(2).eq([':', '\\']) || val.starts_with("\\\\"))
+        {
+            if let Some(last) = val.rfind('\\') {
+                val.drain(..=last);
+            }
+        }
         params.retain(|(k, _)| *k != key);
         params.push((key, val));
     }
@@ -235,15 +244,18 @@ fn multipart<'a>(
         Ok(s) if !latin1_only => s.to_owned(),
         _ => latin1(data),
     };
-    if !starts_with_boundary(body, boundary.as_bytes())
-        .map_err(|()| errors::bad_request("Invalid multipart data."))?
-    {
+    let invalid = || errors::bad_request("Invalid multipart data.");
+    // The header was read as latin-1, and python-multipart encodes the boundary back to
+    // latin-1: these are the bytes the body holds. multer takes a `String`, so a boundary whose
+    // bytes are not UTF-8 cannot be followed (Python can: documented in the README).
+    let boundary = latin1_bytes(boundary);
+    if !starts_with_boundary(body, &boundary).map_err(|()| invalid())? {
         return Ok(());
     }
+    let boundary = String::from_utf8(boundary).map_err(|_| invalid())?;
     let chunk = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
-    let mut parts = multer::Multipart::new(stream, boundary.clone());
-    let invalid = || errors::bad_request("Invalid multipart data.");
+    let mut parts = multer::Multipart::new(stream, boundary);
     let (mut files, mut fields) = (0usize, 0usize);
     loop {
         let field = match parts.next_field().now_or_never().ok_or_else(invalid)? {
@@ -254,12 +266,28 @@ fn multipart<'a>(
             }
             Err(_) => return Err(invalid()),
         };
-        let Some(name) = field.name().map(|n| decode(n.as_bytes())) else {
+        // Starlette reads the part's last Content-Disposition with python-multipart's
+        // `parse_options_header` (quotes, escapes, the IE6 path rule), not multer's reading.
+        let disposition = field
+            .headers()
+            .get_all(http::header::CONTENT_DISPOSITION)
+            .iter()
+            .next_back()
+            .map(|v| latin1(v.as_bytes()))
+            .unwrap_or_default();
+        let (_, options) = options_header(&disposition);
+        let option = |key: &str| {
+            options
+                .iter()
+                .rfind(|(k, _)| k == key)
+                .map(|(_, v)| decode(&latin1_bytes(v)))
+        };
+        let Some(name) = option("name") else {
             return Err(errors::bad_request(
                 "The Content-Disposition header field \"name\" must be provided.",
             ));
         };
-        let filename = field.file_name().map(|f| decode(f.as_bytes()));
+        let filename = option("filename");
         if filename.is_some() {
             files += 1;
             if files > MAX_FILES {
@@ -293,6 +321,13 @@ fn multipart<'a>(
         each(Cow::Owned(name), value);
     }
     Ok(())
+}
+
+/// The bytes of a string read as latin-1 (every character is below U+0100).
+fn latin1_bytes(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }
 
 /// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`

@@ -1,6 +1,7 @@
 """Records what EmailStr says about addresses whose domain has a Punycode (`xn--`) label, into
 tests/vectors/idna-3.21.jsonl: email-validator 2.4 decodes such a domain with the `idna`
-package, and its errors carry that package's wording. Run on demand:
+package, and its errors carry that package's wording. At the end come the addresses on which
+bench/diff_fuzz.py found the proxy's reason different (IDNA, IP literals). Run on demand:
 
     python3 -m venv /tmp/idna-venv
     /tmp/idna-venv/bin/pip install pydantic==2.14.4 email-validator==2.4.0 idna==3.21
@@ -69,6 +70,44 @@ def labels():
             yield label
 
 
+# Found by bench/diff_fuzz.py where the proxy's reason differed (it validated labels while
+# mapping them, as the Rust `idna` crate does, where email-validator only maps, checks dots and
+# hyphens, then runs `idna.alabel` label by label): each now a vector.
+DIFFERENTIAL_FINDINGS = [
+    "|@example.xn--a.i\u0307",
+    '"Ada L" <user@\u65e5\u672c.\u0301a>',
+    "{\u212a@com.\u0301a.1.",
+    "user@example.B\u00dcCHER." + "a" * 64 + ".co.uk",
+    "user@b\u00fccher." + "a" * 63 + ".com",
+    "a@\u0301b.com",
+    "a@b\u00fccher-.com",
+    "a@xn--a.b\u00fccher.com",
+    "a@\u05d0\u0661.com",
+    "a@a\u200d.com",
+    # Domain literals: email-validator quotes Python's ipaddress errors word for word.
+    "user@[IPv6:fe80::1%eth0]",
+    "user@[IPv6:fe80::1%]",
+    "user@[ipv6:::/*1]",
+    "user@[IPv6:fe80'eth0]",
+    "user@[IPv6:1:2:3:4:5:6:7:8:9]",
+    "user@[IPv6:1::2::3]",
+    "user@[IPv6::1:2:3:4:5:6:7]",
+    "user@[IPv6:1:2:3:4:5:6:7:]",
+    "user@[IPv6:1:2:3:4:5:6:7::8]",
+    "user@[IPv6:1:2:3:4:5:6:7]",
+    "user@[IPv6:fffff::1]",
+    "user@[IPv6:g::1]",
+    "user@[IPv6:::1.2.3]",
+    "user@[IPv6:::01.2.3.4]",
+    "user@[IPv6:::256.1.1.1]",
+    "user@[IPv6:::1.2.3.x]",
+    "user@[IPv6:]",
+    "user@[IPv6:::\u00e9]",
+    "user@[IPv6:2001:db8::1]",
+    "user@[1.2.3.04]",
+]
+
+
 def main():
     seen = set()
     for label in labels():
@@ -81,6 +120,15 @@ def main():
             except ValidationError as e:
                 line = {"input": address, "valid": False, "msg": e.errors()[0]["msg"]}
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+    for address in DIFFERENTIAL_FINDINGS:
+        if address in seen:
+            continue
+        seen.add(address)
+        try:
+            line = {"input": address, "valid": True, "normalized": M(email=address).email}
+        except ValidationError as e:
+            line = {"input": address, "valid": False, "msg": e.errors()[0]["msg"]}
+        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

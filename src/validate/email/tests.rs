@@ -22,6 +22,69 @@ fn normalises_like_email_validator() {
     assert_eq!(validate("a@xn--e1afmkfd.xn--p1ai").unwrap(), "a@пример.рф");
 }
 
+/// Found by `bench/diff_fuzz.py`: a non-ASCII domain is only mapped (UTS-46) before the dot
+/// and hyphen rules, and its labels are then checked one by one as `idna.alabel` checks them,
+/// in email-validator's order and words (these were "Codepoint not allowed", "Invalid A-label"
+/// or the DNS label-length reason).
+#[test]
+fn international_domains_fail_in_email_validators_order() {
+    let reason = |s: &str| validate(s).unwrap_err();
+    assert_eq!(
+        reason("a@\u{65e5}\u{672c}.\u{301}a"),
+        "The part after the @-sign is invalid (Label begins with an illegal combining character)."
+    );
+    assert_eq!(
+        reason("{\u{212a}@com.\u{301}a.1."),
+        "An email address cannot end with a period."
+    );
+    assert_eq!(
+        reason(&format!(
+            "user@example.B\u{dc}CHER.{}.co.uk",
+            "a".repeat(64)
+        )),
+        "The part after the @-sign is invalid (Label too long)."
+    );
+    assert_eq!(
+        reason("|@example.xn--a.i\u{307}"),
+        "The part after the @-sign is invalid (Codepoint U+0080 at position 1 of '\\x80' not allowed)."
+    );
+    assert!(validate(&format!("user@b\u{fc}cher.{}.com", "a".repeat(63))).is_ok());
+}
+
+/// Found by `bench/diff_fuzz.py`: an IPv6 literal's reason is Python's `ipaddress` error,
+/// word for word (it was "... does not appear to be an IPv6 address" for all of them).
+#[test]
+fn ip_literals_fail_in_pythons_ipaddress_words() {
+    let reason = |s: &str| validate(s).unwrap_err();
+    let v6 = |e: &str| format!("The IPv6 address in brackets after the @-sign is not valid ({e}).");
+    assert_eq!(reason("a@[IPv6:fe80::1%eth0]"), v6("It has a zone index"));
+    assert_eq!(
+        reason("a@[IPv6:fe80::1%]"),
+        v6(r#"Invalid IPv6 address: "'fe80::1%'""#)
+    );
+    assert_eq!(reason("a@[ipv6:::/1]"), v6("Unexpected '/' in '::/1'"));
+    assert_eq!(
+        reason("a@[IPv6:fe80'x]"),
+        v6(r#"At least 3 parts expected in "fe80'x""#)
+    );
+    assert_eq!(
+        reason("a@[IPv6:1::2::3]"),
+        v6("At most one '::' permitted in '1::2::3'")
+    );
+    assert_eq!(
+        reason("a@[IPv6:1:2:3:4:5:6:7::8]"),
+        v6("Expected at most 7 other parts with '::' in '1:2:3:4:5:6:7::8'")
+    );
+    assert_eq!(
+        reason("a@[IPv6:::1.2.3.x]"),
+        v6("Only decimal digits permitted in 'x' in '1.2.3.x' in '::1.2.3.x'")
+    );
+    assert_eq!(
+        reason("a@[IPv6:2001:db8::1]"),
+        "A bracketed IP address after the @-sign is not allowed here."
+    );
+}
+
 #[test]
 fn explains_like_email_validator() {
     let reason = |s: &str| validate(s).unwrap_err();
