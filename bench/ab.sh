@@ -20,7 +20,7 @@ set -euo pipefail
 # shellcheck source=bench/run.sh
 source "$(dirname "$0")/run.sh"
 
-B_PORT=18091
+B_PORT=$((18091 + PORT_OFFSET))
 SCENARIOS=${BENCH_AB_SCENARIOS:-protected_c64 login_c64 register_c64}
 
 # start_side NAME BIN PORT ARGS ENV: one side (run.sh's `launch`, so RUNNER applies); sets SIDE_PID.

@@ -9,6 +9,8 @@
 #                                build (bench/pgo.sh, the default; ~12 min more the first time)
 #   BENCH_PHASES="instructions idle" bench/run.sh   only these phases (load tls instructions idle
 #                                stream), reported into bench/out/report.md, not BENCHMARKS.md
+#   BENCH_BIN=/path/auth-proxy bench/run.sh   measure that binary, build nothing (with BENCH_BUILD
+#                                set to what it is, for the report)
 #   BENCH_BASE_BIN=/path/auth-proxy bench/run.sh   also count another build's instructions per
 #                                request (the build a branch started from), as auth-proxy-base
 #
@@ -39,9 +41,12 @@ PROXY_CPU=0
 LOAD_CPU=1
 
 # Loopback ports: stub (http, https, 100 MiB), reference nginx (plain, logging, https, 100 MiB), auth-proxy.
-STUB_HTTP=18081 STUB_TLS=18443 STUB_BIG=18086
-REF_HTTP=18082 REF_LOG=18084 REF_TLS=18083 REF_BIG=18087
-AP_PORT=18090
+# BENCH_PORT_OFFSET (e.g. 1000) moves them all, for two harness runs on one machine at once.
+PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
+STUB_HTTP=$((18081 + PORT_OFFSET)) STUB_TLS=$((18443 + PORT_OFFSET)) STUB_BIG=$((18086 + PORT_OFFSET))
+REF_HTTP=$((18082 + PORT_OFFSET)) REF_LOG=$((18084 + PORT_OFFSET)) REF_TLS=$((18083 + PORT_OFFSET))
+REF_BIG=$((18087 + PORT_OFFSET))
+AP_PORT=$((18090 + PORT_OFFSET))
 
 STARTED=() # pids this script started, killed on exit
 RESULTS=$OUT/results.txt
@@ -95,6 +100,12 @@ install_tools() {
 # plain build, whose instructions per request are counted beside the PGO build's).
 BUILD=${BENCH_BUILD:-pgo}
 build_proxy() {
+  if [ -n "${BENCH_BIN:-}" ]; then
+    # A binary built elsewhere (a copy kept of a build): measured as it is, nothing built.
+    BIN=$BENCH_BIN PLAIN_BIN=""
+    [ -x "$BIN" ] || { log "BENCH_BIN is not an executable"; exit 1; }
+    return
+  fi
   log "cargo build --release"
   (cd "$ROOT" && cargo build --release --quiet)
   PLAIN_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/auth-proxy
