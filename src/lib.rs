@@ -32,6 +32,7 @@ pub mod server;
 pub mod service;
 pub mod shield;
 pub mod trace;
+pub mod trim;
 pub mod upstream;
 pub mod validate;
 
@@ -50,6 +51,10 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let state = AppState::new(config).map_err(io::Error::other)?;
-    server::serve(listener, Arc::new(state), shutdown).await
+    let state = Arc::new(AppState::new(config).map_err(io::Error::other)?);
+    // Aborted when serving ends (the runtime may outlive it, as in tests).
+    let trimmer = tokio::spawn(trim::run(state.clone())).abort_handle();
+    let served = server::serve(listener, state, shutdown).await;
+    trimmer.abort();
+    served
 }

@@ -93,6 +93,8 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     if let Some(addr) = metrics_at {
         eprintln!("auth-proxy metrics at http://{addr}/metrics");
     }
+    // Ends with the runtime, when `main` returns.
+    tokio::spawn(auth_proxy::trim::run(state.clone()));
     let served = auth_proxy::server::serve(listener, state, shutdown_signal()).await;
     if let Some((stop, task)) = dev {
         let _ = stop.send(());
