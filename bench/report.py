@@ -421,6 +421,7 @@ def main():
     out.append("- `BENCH_PROXY_ARGS=\"--worker-threads 2\" bench/run.sh`: the same run with extra auth-proxy flags.")
     out.append("- `BENCH_B=other/auth-proxy bench/ab.sh` (or `BENCH_B_ARGS=...`, `BENCH_B_ENV=...`): a lever measured as "
                "two auth-proxy builds back to back, the same rounds and ratios, into `bench/out/ab.md` (never this file).")
+    out.append("- `BENCH_AB_MEMORY=1 BENCH_AB_SCENARIOS=none bench/ab.sh`: memory only, A and B in fresh processes each round (idle connections after a burst of 5,000, the 100 MiB stream). `BENCH_PHASES=\"instructions idle\" bench/run.sh`: only those phases, into `bench/out/report.md`; `BENCH_BASE_BIN=...` counts a base build's instructions beside this one's; `BENCH_BIN=...` measures a kept binary; `BENCH_PORT_OFFSET=2000` moves every port.")
     out.append("- `bench/profile.sh`: perf profile of auth-proxy under `GET /protected` → `bench/out/profile.txt`; "
                "`BENCH_PROFILER=callgrind bench/profile.sh` for instruction-level counts where perf has no hardware counters.")
     out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")
