@@ -6,6 +6,7 @@ ratios (A and B measured back to back in each round), with their range. Usage: a
 """
 
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -37,6 +38,26 @@ def main():
             a, b = instr.get(("A", scenario)), instr.get(("B", scenario))
             if a and b:
                 out.append(f"| {scenario} | {a:,.0f} | {b:,.0f} | {b / a:.3f}× |")
+    memory = {}
+    for r in records:
+        if r["kind"] == "IDLEBURST":
+            memory.setdefault((r["target"], "burst"), []).append(int(r["per_conn_bytes"]) / 1024)
+            memory.setdefault((r["target"], "burst_peak"), []).append(int(r["rss_peak_kb"]) / 1024)
+        elif r["kind"] == "STREAM":
+            memory.setdefault((r["target"], "stream"), []).append(int(r["rss_peak_kb"]) / 1024)
+    if memory:
+        out += ["", "## Memory (fresh processes; median of rounds, every round listed)", "",
+                "| metric | A | B | B / A |", "|---|---:|---:|---:|"]
+        for key, label, unit in [
+            ("burst", "RSS growth per idle connection after a burst (idle_conns.py … burst)", "KiB"),
+            ("burst_peak", "… peak RSS during the burst (VmHWM)", "MiB"),
+            ("stream", "peak RSS while 100 MiB streams to a 20 MB/s reader", "MiB"),
+        ]:
+            a, b = memory.get(("A", key)), memory.get(("B", key))
+            if a and b:
+                ma, mb = statistics.median(a), statistics.median(b)
+                each = lambda v: ", ".join(f"{x:.2f}" for x in v)
+                out.append(f"| {label} | {ma:.2f} {unit} ({each(a)}) | {mb:.2f} {unit} ({each(b)}) | {mb / ma:.2f}× |")
     print("\n".join(out))
 
 

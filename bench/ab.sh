@@ -5,6 +5,9 @@
 #   BENCH_A=target/release/auth-proxy BENCH_B=target/pgo/auth-proxy bench/ab.sh
 #   BENCH_B_ARGS="--worker-threads 2" bench/ab.sh     the same build with extra flags for B
 #   BENCH_B_ENV="MALLOC_ARENA_MAX=1" bench/ab.sh      ... or extra environment for B
+#   BENCH_AB_MEMORY=1 BENCH_AB_SCENARIOS=none bench/ab.sh   memory only: for A and B, fresh
+#                                processes, BENCH_AB_MEMORY_REPS rounds (default 3) of run.sh's
+#                                idle-after-a-burst and 100 MiB streaming measurements
 #
 # The same set-up as bench/run.sh (its functions, ports, pinning and stub): A and B both pinned to
 # CPU 0 (one under load at a time), wrk and the stub on CPU 1; each scenario is BENCH_REPS rounds (default 6) of
@@ -17,7 +20,7 @@ set -euo pipefail
 # shellcheck source=bench/run.sh
 source "$(dirname "$0")/run.sh"
 
-B_PORT=18091
+B_PORT=$((18091 + PORT_OFFSET))
 SCENARIOS=${BENCH_AB_SCENARIOS:-protected_c64 login_c64 register_c64}
 
 # start_side NAME BIN PORT ARGS ENV: one side (run.sh's `launch`, so RUNNER applies); sets SIDE_PID.
@@ -34,6 +37,7 @@ start_side() {
 # scenario_shape SCENARIO: "SCRIPT CONNS" for the scenario names bench/run.sh uses.
 scenario_shape() {
   case $1 in
+    none) echo "" ;;
     protected_c64) echo "protected.lua 64" ;;
     protected_c256) echo "protected.lua 256" ;;
     login_c64) echo "login.lua 64" ;;
@@ -43,6 +47,7 @@ scenario_shape() {
 }
 
 ab_load() {
+  [ "$SCENARIOS" != none ] || return 0
   start_side A "$BIN_A" "$AP_PORT" "${BENCH_A_ARGS:-}" "${BENCH_A_ENV:-}"; local a=$SIDE_PID
   start_side B "$BIN_B" "$B_PORT" "${BENCH_B_ARGS:-}" "${BENCH_B_ENV:-}"; local b=$SIDE_PID
   local scenario script conns
@@ -56,7 +61,32 @@ ab_load() {
   stop "$b"
 }
 
+# Memory, in fresh processes each time (what a process keeps depends on all it did before):
+# run.sh's idle-after-a-burst and streaming measurements, A and B alternating by round.
+ab_memory() {
+  [ "${BENCH_AB_MEMORY:-0}" = 1 ] || return 0
+  make_big_file
+  local rep side bin args envs
+  for rep in $(seq "${BENCH_AB_MEMORY_REPS:-3}"); do
+    for side in A B; do
+      if [ "$side" = A ]; then bin=$BIN_A args=${BENCH_A_ARGS:-} envs=${BENCH_A_ENV:-}
+      else bin=$BIN_B args=${BENCH_B_ARGS:-} envs=${BENCH_B_ENV:-}; fi
+      start_side "$side" "$bin" "$AP_PORT" "$args" "$envs"
+      idle_burst "$side" "$SIDE_PID" "$AP_PORT"
+      stop "$SIDE_PID"
+      # shellcheck disable=SC2086 # ARGS is a list of flags, split on purpose
+      LAUNCH_ENV=($envs)
+      launch "$bin" "$AP_PORT" "$OUT/ab-$side-stream.log" --auth-url "http://127.0.0.1:$STUB_BIG" --access-log off $args
+      LAUNCH_ENV=()
+      sleep 0.5
+      stream "$side" "$LAUNCHED" "$AP_PORT"
+      stop "$LAUNCHED"
+    done
+  done
+}
+
 ab_instructions() {
+  [ "$SCENARIOS" != none ] || return 0
   command -v valgrind >/dev/null || { log "no valgrind: skipping instructions per request"; return 0; }
   local side bin args envs port prefix=$OUT/callgrind-ab
   rm -f "$prefix".*
@@ -107,6 +137,7 @@ ab_main() {
   start_stub
   ab_load
   ab_instructions
+  ab_memory
   python3 "$BENCH/ab.py" "$RESULTS" | tee "$OUT/ab.md"
 }
 

@@ -200,6 +200,16 @@ def plain_build_table(records):
     return "The same source built without a profile (plain `cargo build --release`), counted the same way:\n\n" + table if table else ""
 
 
+def base_build_table(records):
+    """This build's instructions beside those of BENCH_BASE_BIN (the build a branch started from)."""
+    base = next((r.get("base_bin") for r in records if r["kind"] == "META" and r.get("base_bin")), "")
+    table = per_request_table(
+        records, "INSTR", instructions_per_request, "{:,.0f}", "",
+        left=("auth-proxy", "this build"), right=("auth-proxy-base", "base build"),
+    )
+    return f"Against the base build (`BENCH_BASE_BIN={base}`), counted the same way in the same run:\n\n" + table if table else ""
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -247,6 +257,23 @@ def memory_table(records):
             int(idle[0]["per_conn_bytes"]),
             int(idle[1]["per_conn_bytes"]),
             kib_small,
+        )
+    burst = (by.get(("IDLEBURST", "auth-proxy", None)), by.get(("IDLEBURST", "nginx", None)))
+    if all(burst):
+        n = int(burst[0]["n"])
+        row(
+            f"memory per idle keep-alive connection after a burst ({n} opened at once, one request each, "
+            "RSS growth divided by {n}, 2 s after the last answer)".replace("{n}", str(n)),
+            int(burst[0]["per_conn_bytes"]),
+            int(burst[1]["per_conn_bytes"]),
+            lambda v: f"{v / 1024:.2f} KiB",
+            target=4096,
+        )
+        row(
+            "… peak RSS during that burst (VmHWM)",
+            int(burst[0]["rss_peak_kb"]),
+            int(burst[1]["rss_peak_kb"]),
+            kib,
         )
     stream = (by.get(("STREAM", "auth-proxy", None)), by.get(("STREAM", "nginx", None)))
     if all(stream):
@@ -363,6 +390,7 @@ def main():
     )
     out.append(instr_table(records))
     out.append(plain_build_table(records))
+    out.append(base_build_table(records))
     out.append("## Heap allocations per request\n")
     out.append(
         "malloc + realloc + calloc calls per request, counted with perf uprobes on the C library over a separate "
@@ -379,6 +407,9 @@ def main():
         "last two marks — what one more idle connection costs; the average over all includes memory "
         "the allocator keeps after the opening burst (auth-proxy frees a connection's hyper buffers "
         "once it has been idle 100 ms, and glibc keeps freed memory mapped). "
+        "After a burst: a fresh process, all connections opened at once, each sends one `GET /protected` "
+        "at once, all held open; RSS 2 s after the last answer, minus RSS before, divided by their number — "
+        "what the process keeps of the burst while its connections sit idle. "
         "Streaming: the stub serves a 100 MiB body on `/protected`; curl reads it at 20 MB/s; RSS sampled "
         "every 50 ms. nginx uses its default `proxy_buffering on`, so it spools the body to a temp file.\n"
     )
@@ -390,6 +421,7 @@ def main():
     out.append("- `BENCH_PROXY_ARGS=\"--worker-threads 2\" bench/run.sh`: the same run with extra auth-proxy flags.")
     out.append("- `BENCH_B=other/auth-proxy bench/ab.sh` (or `BENCH_B_ARGS=...`, `BENCH_B_ENV=...`): a lever measured as "
                "two auth-proxy builds back to back, the same rounds and ratios, into `bench/out/ab.md` (never this file).")
+    out.append("- `BENCH_AB_MEMORY=1 BENCH_AB_SCENARIOS=none bench/ab.sh`: memory only, A and B in fresh processes each round (idle connections after a burst of 5,000, the 100 MiB stream). `BENCH_PHASES=\"instructions idle\" bench/run.sh`: only those phases, into `bench/out/report.md`; `BENCH_BASE_BIN=...` counts a base build's instructions beside this one's; `BENCH_BIN=...` measures a kept binary; `BENCH_PORT_OFFSET=2000` moves every port.")
     out.append("- `bench/profile.sh`: perf profile of auth-proxy under `GET /protected` → `bench/out/profile.txt`; "
                "`BENCH_PROFILER=callgrind bench/profile.sh` for instruction-level counts where perf has no hardware counters.")
     out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")

@@ -7,6 +7,12 @@
 #   BENCH_PROXY_ARGS="--worker-threads 2" bench/run.sh   extra auth-proxy flags, to try a lever
 #   BENCH_BUILD=release bench/run.sh   measure plain `cargo build --release` instead of the PGO
 #                                build (bench/pgo.sh, the default; ~12 min more the first time)
+#   BENCH_PHASES="instructions idle" bench/run.sh   only these phases (load tls instructions idle
+#                                stream), reported into bench/out/report.md, not BENCHMARKS.md
+#   BENCH_BIN=/path/auth-proxy bench/run.sh   measure that binary, build nothing (with BENCH_BUILD
+#                                set to what it is, for the report)
+#   BENCH_BASE_BIN=/path/auth-proxy bench/run.sh   also count another build's instructions per
+#                                request (the build a branch started from), as auth-proxy-base
 #
 # Everything runs on 127.0.0.1. The proxy under test and the reference nginx are pinned to CPU 0,
 # wrk and the stub central service (nginx with fixed JSON answers) to CPU 1. Every process this
@@ -30,13 +36,17 @@ else
 fi
 WARMUP=2
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
+IDLE_BURST_CONNS=${BENCH_IDLE_BURST_CONNS:-5000}
 PROXY_CPU=0
 LOAD_CPU=1
 
 # Loopback ports: stub (http, https, 100 MiB), reference nginx (plain, logging, https, 100 MiB), auth-proxy.
-STUB_HTTP=18081 STUB_TLS=18443 STUB_BIG=18086
-REF_HTTP=18082 REF_LOG=18084 REF_TLS=18083 REF_BIG=18087
-AP_PORT=18090
+# BENCH_PORT_OFFSET (e.g. 1000) moves them all, for two harness runs on one machine at once.
+PORT_OFFSET=${BENCH_PORT_OFFSET:-0}
+STUB_HTTP=$((18081 + PORT_OFFSET)) STUB_TLS=$((18443 + PORT_OFFSET)) STUB_BIG=$((18086 + PORT_OFFSET))
+REF_HTTP=$((18082 + PORT_OFFSET)) REF_LOG=$((18084 + PORT_OFFSET)) REF_TLS=$((18083 + PORT_OFFSET))
+REF_BIG=$((18087 + PORT_OFFSET))
+AP_PORT=$((18090 + PORT_OFFSET))
 
 STARTED=() # pids this script started, killed on exit
 RESULTS=$OUT/results.txt
@@ -90,6 +100,12 @@ install_tools() {
 # plain build, whose instructions per request are counted beside the PGO build's).
 BUILD=${BENCH_BUILD:-pgo}
 build_proxy() {
+  if [ -n "${BENCH_BIN:-}" ]; then
+    # A binary built elsewhere (a copy kept of a build): measured as it is, nothing built.
+    BIN=$BENCH_BIN PLAIN_BIN=""
+    [ -x "$BIN" ] || { log "BENCH_BIN is not an executable"; exit 1; }
+    return
+  fi
   log "cargo build --release"
   (cd "$ROOT" && cargo build --release --quiet)
   PLAIN_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/auth-proxy
@@ -354,6 +370,14 @@ idle() { # idle TARGET PID PORT
   log "$1 idle: $line"
 }
 
+# idle_burst TARGET PID PORT: IDLE_BURST_CONNS connections opened at once, one request each, held.
+idle_burst() {
+  local line
+  line=$(taskset -c "$LOAD_CPU" timeout 180 python3 "$BENCH/idle_conns.py" "$3" "$2" "$IDLE_BURST_CONNS" burst)
+  record "${line/IDLEBURST/IDLEBURST target=$1}"
+  log "$1 idle after a burst: $line"
+}
+
 # Instructions per request: user-space instructions counted by callgrind, the steadiest figure on
 # a shared machine (it does not move with load; perf has no hardware counters in most VMs). Under
 # valgrind a process runs ~50× slower, so these are separate, untimed runs: collection is switched
@@ -404,6 +428,7 @@ phase_instructions() {
   rm -f "$prefix".*
   callgrind_proxy auth-proxy "$BIN" "$prefix"
   [ -z "${PLAIN_BIN:-}" ] || callgrind_proxy auth-proxy-release "$PLAIN_BIN" "$prefix"
+  [ -z "${BENCH_BASE_BIN:-}" ] || callgrind_proxy auth-proxy-base "$BENCH_BASE_BIN" "$prefix"
 
   # nginx without its master process (`master_process off`): the one process is the worker, and
   # valgrind's control channel reaches it directly.
@@ -474,6 +499,13 @@ phase_idle() {
   start_proxy off "http://127.0.0.1:$STUB_HTTP"
   idle auth-proxy "$AP_PID" "$AP_PORT"
   stop "$AP_PID"
+  log "phase: $IDLE_BURST_CONNS keep-alive connections opened at once, then idle (fresh processes)"
+  start_nginx reference "$PROXY_CPU"; ref=$NGINX_PID
+  idle_burst nginx "$(nginx_worker "$ref")" "$REF_HTTP"
+  stop "$ref"
+  start_proxy off "http://127.0.0.1:$STUB_HTTP"
+  idle_burst auth-proxy "$AP_PID" "$AP_PORT"
+  stop "$AP_PID"
 }
 
 phase_stream() {
@@ -497,19 +529,18 @@ main() {
   probe_allocs
   ulimit -n 16384
   : >"$RESULTS"
-  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS ir_seconds=$IR_SECONDS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS"
+  record "META date=$(date -u +%Y-%m-%dT%H:%M:%SZ) duration_s=$DURATION reps=$REPS ir_seconds=$IR_SECONDS quick=${BENCH_QUICK:-0} perf=$PERF_OK perf_events=${PERF_EVENTS:-none} idle_conns=$IDLE_CONNS idle_burst_conns=$IDLE_BURST_CONNS"
   local args=${BENCH_PROXY_ARGS:-}
-  record "META proxy_args=${args// /+} build=$BUILD"
+  local phases=${BENCH_PHASES:-load tls instructions idle stream} phase
+  record "META proxy_args=${args// /+} build=$BUILD bin=$BIN base_bin=${BENCH_BASE_BIN:-} phases=${phases// /+}"
   record "META load_start=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
   start_stub
-  phase_load
-  phase_tls
-  phase_instructions
-  phase_idle
-  phase_stream
+  for phase in $phases; do "phase_$phase"; done
   record "META load_end=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/')"
-  python3 "$BENCH/report.py" "$RESULTS" "$BIN" "$0" >"$ROOT/BENCHMARKS.md"
-  log "wrote $ROOT/BENCHMARKS.md"
+  local report=$ROOT/BENCHMARKS.md
+  [ -z "${BENCH_PHASES:-}" ] || report=$OUT/report.md
+  python3 "$BENCH/report.py" "$RESULTS" "$BIN" "$0" >"$report"
+  log "wrote $report"
 }
 
 # bench/profile.sh sources this file for its functions.

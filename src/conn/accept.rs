@@ -50,6 +50,8 @@ pub async fn serve<H: Handler>(
         usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
     ));
     let mut connections = JoinSet::new();
+    // Gives a burst's freed memory back once connections have parked; ends with `serve`.
+    let _trimmer = AbortOnDrop(tokio::spawn(super::trim::run(stats.clone())));
     let mut acceptor = Acceptor {
         listener,
         make,
@@ -349,4 +351,13 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
     )
+}
+
+/// Aborts a background task when `serve` returns (the runtime may outlive it, as in tests).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

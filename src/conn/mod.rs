@@ -6,6 +6,7 @@
 //!   HTTP/1 park (idle connections drop hyper's state) over hyper's http1 connection
 //!   else   bounds (first request, idle, send, reset flood) over hyper-util's auto connection
 //! both     framing watch + send deadline around the socket; the handler gets each request
+//! trim     after a burst has parked or closed, the freed heap goes back to the kernel
 //! ```
 //!
 //! Above this module nothing knows that parking exists: [`serve`] takes a listener, the
@@ -20,6 +21,7 @@ mod detect;
 pub(crate) mod framing;
 pub mod park;
 mod stats;
+mod trim;
 
 use std::future::Future;
 use std::time::Duration;
