@@ -156,6 +156,20 @@ def depth(v) -> int:
     return 0
 
 
+def one_shot_receive(body: bytes):
+    """An ASGI `receive` that gives the whole body once, then says the client left."""
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
 class PythonSide:
     """FastAPI 0.165 with the contract's three validating routes, called as an ASGI app."""
 
@@ -220,14 +234,7 @@ class PythonSide:
         headers = [] if ct is None else [(b"content-type", ct)]
         scope = {"type": "http", "method": "POST", "path": "/", "headers": headers,
                  "query_string": b""}
-        sent = False
-
-        async def receive():
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        receive = one_shot_receive(body)
 
         async def parse():
             form = await Request(scope, receive).form()
@@ -254,15 +261,8 @@ class PythonSide:
                  "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
                  "query_string": b"", "root_path": "", "headers": headers,
                  "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {}}
-        sent = False
+        receive = one_shot_receive(body)
         answer = {"status": None, "body": b""}
-
-        async def receive():
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message):
             if message["type"] == "http.response.start":

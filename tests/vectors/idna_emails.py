@@ -108,28 +108,22 @@ DIFFERENTIAL_FINDINGS = [
 ]
 
 
+def line_for(address):
+    """One vector line: EmailStr's verdict on `address`, and its normalised form or message."""
+    try:
+        return {"input": address, "valid": True, "normalized": M(email=address).email}
+    except ValidationError as e:
+        return {"input": address, "valid": False, "msg": e.errors()[0]["msg"]}
+
+
 def main():
     seen = set()
-    for label in labels():
-        for address in [f"a@{label}.com", f"a@example.{label}"]:
-            if address in seen:
-                continue
-            seen.add(address)
-            try:
-                line = {"input": address, "valid": True, "normalized": M(email=address).email}
-            except ValidationError as e:
-                line = {"input": address, "valid": False, "msg": e.errors()[0]["msg"]}
-            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-    for address in DIFFERENTIAL_FINDINGS:
+    generated = (address for label in labels() for address in [f"a@{label}.com", f"a@example.{label}"])
+    for address in [*generated, *DIFFERENTIAL_FINDINGS]:
         if address in seen:
             continue
         seen.add(address)
-        try:
-            line = {"input": address, "valid": True, "normalized": M(email=address).email}
-        except ValidationError as e:
-            line = {"input": address, "valid": False, "msg": e.errors()[0]["msg"]}
-        sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-
+        sys.stdout.write(json.dumps(line_for(address), ensure_ascii=False) + "\n")
 
 if __name__ == "__main__":
     main()
