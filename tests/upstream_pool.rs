@@ -10,223 +10,28 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::{StatusCode, Version};
+use http_body_util::BodyExt;
 use support::{
-    get, pattern, post_form, post_json, spawn_proxy, within, MockUpstream, Received, Reply, TestCa,
-    WithHeader, H1, WAIT,
+    get, pattern, post_form, post_json, protected, spawn_proxy, spawn_proxy_for, within,
+    MockUpstream, Proxy, Received, Reply, TestCa, H1, WAIT,
 };
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 const REFRESH: &str = r#"{"refresh_token":"r"}"#;
 
-// ---- A central service on hyper's own server, for what the hand-written mock cannot speak ----
-
-/// What the hyper-based central service speaks.
-#[derive(Clone)]
-enum Speaks {
-    /// HTTP/1.1 over plain TCP.
-    Http1,
-    /// HTTP/2 over TLS with this server configuration (its ALPN offers only `h2`).
-    H2OverTls(Arc<rustls::ServerConfig>),
-}
-
-/// One request as the hyper-based central service received it.
-#[derive(Debug, Clone)]
-struct Seen {
-    /// Which accepted TCP connection carried it (0 = the first).
-    connection: usize,
-    /// The ALPN protocol of that connection's TLS session, if any.
-    alpn: Option<Vec<u8>>,
-    version: Version,
-    method: String,
-    path: String,
-    /// The request URI's authority (`:authority` in HTTP/2).
-    authority: Option<String>,
-    host: Option<String>,
-    authorization: Option<String>,
-    content_type: Option<String>,
-    body: Bytes,
-}
-
-struct Shared {
-    connections: AtomicUsize,
-    /// Connections whose serving has ended (closed by the proxy, as this server closes none).
-    ended: AtomicUsize,
-    seen: Mutex<Vec<Seen>>,
-    /// Requests received so far.
-    arrived: watch::Sender<usize>,
-    /// Answers wait until this many requests have arrived (0: answer at once).
-    hold_until: AtomicUsize,
-}
-
-/// A central service on hyper's server; `answer` makes the response for a request path.
-struct HyperUpstream {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    task: JoinHandle<()>,
-}
-
-impl HyperUpstream {
-    async fn start(speaks: Speaks, answer: fn(&str) -> Response<Full<Bytes>>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let shared = Arc::new(Shared {
-            connections: AtomicUsize::new(0),
-            ended: AtomicUsize::new(0),
-            seen: Mutex::new(Vec::new()),
-            arrived: watch::Sender::new(0),
-            hold_until: AtomicUsize::new(0),
-        });
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), speaks, answer));
-        HyperUpstream { addr, shared, task }
-    }
-
-    fn connections(&self) -> usize {
-        self.shared.connections.load(Ordering::SeqCst)
-    }
-
-    fn ended(&self) -> usize {
-        self.shared.ended.load(Ordering::SeqCst)
-    }
-
-    /// Waits until `done` holds of (connections accepted, connections ended).
-    async fn wait_for_connections(&self, what: &str, done: impl Fn(usize, usize) -> bool) {
-        within(WAIT, what, async {
-            while !done(self.connections(), self.ended()) {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        })
-        .await;
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
-    }
-
-    /// Holds every answer until `more` further requests have arrived: they are then all in flight at once.
-    fn hold_until_more_arrive(&self, more: usize) {
-        let arrived = *self.shared.arrived.borrow();
-        self.shared
-            .hold_until
-            .store(arrived + more, Ordering::SeqCst);
-    }
-}
-
-impl Drop for HyperUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    speaks: Speaks,
-    answer: fn(&str) -> Response<Full<Bytes>>,
-) {
-    // Owned here so that aborting this task drops every connection.
-    let mut connections = JoinSet::new();
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let id = shared.connections.fetch_add(1, Ordering::SeqCst);
-        let (shared, ended, speaks) = (shared.clone(), shared.clone(), speaks.clone());
-        let serving = async move {
-            match speaks {
-                Speaks::Http1 => {
-                    let service = service_fn(move |r| handle(r, shared.clone(), id, None, answer));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .await;
-                }
-                Speaks::H2OverTls(config) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-                    let service =
-                        service_fn(move |r| handle(r, shared.clone(), id, alpn.clone(), answer));
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                }
-            }
-        };
-        connections.spawn(async move {
-            serving.await;
-            ended.ended.fetch_add(1, Ordering::SeqCst);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-}
-
-async fn handle(
-    request: Request<Incoming>,
-    shared: Arc<Shared>,
-    connection: usize,
-    alpn: Option<Vec<u8>>,
-    answer: fn(&str) -> Response<Full<Bytes>>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = request.into_parts();
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .map(|v| v.to_str().expect("header value is text").to_owned())
-    };
-    let seen = Seen {
-        connection,
-        alpn,
-        version: parts.version,
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        authority: parts.uri.authority().map(ToString::to_string),
-        host: header("host"),
-        authorization: header("authorization"),
-        content_type: header("content-type"),
-        body: body
-            .collect()
-            .await
-            .map(http_body_util::Collected::to_bytes)
-            .unwrap_or_default(),
-    };
-    let path = seen.path.clone();
-    shared.seen.lock().unwrap().push(seen);
-    shared.arrived.send_modify(|n| *n += 1);
-    let hold_until = shared.hold_until.load(Ordering::SeqCst);
-    let mut arrived = shared.arrived.subscribe();
-    let _ = arrived.wait_for(|n| *n >= hold_until).await;
-    Ok(answer(&path))
-}
-
-fn json_answer(status: u16, body: &'static str) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("x-upstream", "hyper")
-        .body(Full::new(Bytes::from_static(body.as_bytes())))
-        .unwrap()
+/// `status` with a JSON `body` and a header of the central service's own, to see passed on.
+fn json_answer(status: u16, body: &'static str) -> Reply {
+    Reply::json(status, body).header("x-upstream", "mock")
 }
 
 const USER: &str = r#"{"user":"alice","scopes":["read"]}"#;
 const TOKENS: &str = r#"{"access_token":"at-1","token_type":"bearer"}"#;
 
-fn auth_answers(path: &str) -> Response<Full<Bytes>> {
+fn auth_answers(path: &str) -> Reply {
     match path {
         "/api/protected" => json_answer(200, USER),
         "/api/login" => json_answer(200, TOKENS),
@@ -239,16 +44,14 @@ fn assert_answer(got: &Received, body: &str) {
     assert_eq!(got.status, StatusCode::OK, "body {:?}", got.text());
     assert_eq!(got.text(), body);
     assert_eq!(got.header("content-type"), Some("application/json"));
-    assert_eq!(got.header("x-upstream"), Some("hyper"));
+    assert_eq!(got.header("x-upstream"), Some("mock"));
     assert!(got.header("x-request-id").is_some());
 }
 
 /// `GET /protected` with `token`, on a fresh client connection of its own.
 async fn protected_on_own_connection(addr: SocketAddr, token: String) -> (String, Received) {
     let mut client = H1::connect(addr).await;
-    let got = client
-        .send(get("/protected").with("authorization", &format!("Bearer {token}")))
-        .await;
+    let got = client.send(protected(&token)).await;
     (token, got)
 }
 
@@ -258,17 +61,14 @@ async fn protected_on_own_connection(addr: SocketAddr, token: String) -> (String
 /// `https://127.0.0.1:PORT/api` trusting its CA through `--upstream-ca`, with `tweak` applied.
 async fn h2_upstream_and_proxy(
     tweak: impl FnOnce(&mut auth_proxy::Config),
-) -> (HyperUpstream, support::Proxy, String) {
-    let ca = TestCa::new("central-h2");
-    let mut tls = (*ca.server).clone();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
-    let upstream = HyperUpstream::start(Speaks::H2OverTls(Arc::new(tls)), auth_answers).await;
+) -> (MockUpstream, Proxy, String) {
+    let upstream = MockUpstream::builder()
+        .h2(&TestCa::new("central-h2"))
+        .route(auth_answers)
+        .start()
+        .await;
     let authority = format!("127.0.0.1:{}", upstream.addr.port());
-    let proxy = spawn_proxy(&format!("https://{authority}/api"), |c| {
-        c.upstream_ca = vec![ca.ca_der.clone()];
-        tweak(c);
-    })
-    .await;
+    let proxy = spawn_proxy_for(&upstream, "/api", tweak).await;
     (upstream, proxy, authority)
 }
 
@@ -279,9 +79,7 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
     // Sequential, on one client connection.
     let mut client = proxy.h1().await;
     for i in 0..3 {
-        let got = client
-            .send(get("/protected").with("authorization", &format!("Bearer seq-{i}")))
-            .await;
+        let got = client.send(protected(&format!("seq-{i}"))).await;
         assert_answer(&got, USER);
     }
     // Concurrent, on eight client connections, all eight in flight upstream at once.
@@ -303,7 +101,7 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
     let got = client.send(post_form("/login", form)).await;
     assert_answer(&got, TOKENS);
 
-    let seen = upstream.seen();
+    let seen = upstream.requests();
     assert_eq!(seen.len(), 3 + 8 + 1);
     for request in &seen {
         assert_eq!(request.alpn.as_deref(), Some(&b"h2"[..]), "ALPN chose h2");
@@ -314,9 +112,9 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
         );
         assert_eq!(request.authority.as_deref(), Some(authority.as_str()));
         assert!(
-            request.host.as_deref().is_none_or(|h| h == authority),
+            request.header("host").is_none_or(|h| h == authority),
             "Host, if sent besides :authority, is AUTH_URL's: {:?}",
-            request.host
+            request.header("host")
         );
     }
     for (i, request) in seen[..3].iter().enumerate() {
@@ -324,7 +122,10 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
             (request.method.as_str(), request.path.as_str()),
             ("GET", "/api/protected")
         );
-        assert_eq!(request.authorization, Some(format!("Bearer seq-{i}")));
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer seq-{i}").as_str())
+        );
         assert!(request.body.is_empty());
     }
     let mut arrived_tokens: Vec<String> = seen[3..11]
@@ -334,7 +135,9 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
                 (r.method.as_str(), r.path.as_str()),
                 ("GET", "/api/protected")
             );
-            r.authorization.clone().expect("Authorization forwarded")
+            r.header("authorization")
+                .expect("Authorization forwarded")
+                .to_owned()
         })
         .collect();
     arrived_tokens.sort();
@@ -349,12 +152,13 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
         ("POST", "/api/login")
     );
     assert_eq!(
-        login.content_type.as_deref(),
+        login.header("content-type"),
         Some("application/x-www-form-urlencoded")
     );
     assert_eq!(login.body, form.as_bytes(), "the form, byte for byte");
     assert_eq!(
-        login.authorization, None,
+        login.header("authorization"),
+        None,
         "Authorization only on /protected"
     );
     assert_eq!(
@@ -362,7 +166,7 @@ async fn http2_upstream_chosen_by_alpn_multiplexes_every_request_over_one_connec
         1,
         "one TCP connection to the central service"
     );
-    assert_eq!(upstream.ended(), 0, "and it stays open");
+    assert_eq!(upstream.connections_ended(), 0, "and it stays open");
 }
 
 #[tokio::test]
@@ -380,7 +184,7 @@ async fn http2_cold_burst_is_multiplexed_onto_one_connection_and_spare_dials_are
         assert_answer(&got, USER);
     }
 
-    let seen = upstream.seen();
+    let seen = upstream.requests();
     assert_eq!(seen.len(), 8);
     let carrier = seen[0].connection;
     assert!(
@@ -401,12 +205,10 @@ async fn http2_cold_burst_is_multiplexed_onto_one_connection_and_spare_dials_are
         "{accepted} dials for 8 requests"
     );
     let mut client = proxy.h1().await;
-    let got = client
-        .send(get("/protected").with("authorization", "Bearer after"))
-        .await;
+    let got = client.send(protected("after")).await;
     assert_answer(&got, USER);
-    let after = upstream.seen().pop().unwrap();
-    assert_eq!(after.authorization.as_deref(), Some("Bearer after"));
+    let after = upstream.requests().pop().unwrap();
+    assert_eq!(after.header("authorization"), Some("Bearer after"));
     assert_eq!(
         after.connection, carrier,
         "the pooled h2 connection is reused"
@@ -455,9 +257,7 @@ async fn idle_http2_connection_is_closed_by_the_proxy_after_pool_idle_timeout() 
     let mut client = proxy.h1().await;
 
     let sent = Instant::now();
-    let got = client
-        .send(get("/protected").with("authorization", "Bearer one"))
-        .await;
+    let got = client.send(protected("one")).await;
     assert_answer(&got, USER);
 
     // hyper's server never closes an idle HTTP/2 connection itself: the proxy did.
@@ -470,15 +270,13 @@ async fn idle_http2_connection_is_closed_by_the_proxy_after_pool_idle_timeout() 
         sent.elapsed()
     );
 
-    let got = client
-        .send(get("/protected").with("authorization", "Bearer two"))
-        .await;
+    let got = client.send(protected("two")).await;
     assert_answer(&got, USER);
     assert_eq!(upstream.connections(), 2);
-    let seen = upstream.seen();
+    let seen = upstream.requests();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1].connection, 1, "sent on a new connection");
-    assert_eq!(seen[1].authorization.as_deref(), Some("Bearer two"));
+    assert_eq!(seen[1].header("authorization"), Some("Bearer two"));
 }
 
 // ---- 3. A burst opens connections; later requests reuse them ----
@@ -486,8 +284,8 @@ async fn idle_http2_connection_is_closed_by_the_proxy_after_pool_idle_timeout() 
 #[tokio::test]
 async fn concurrent_requests_open_one_connection_each_and_later_requests_reuse_them() {
     const N: usize = 6;
-    let upstream = HyperUpstream::start(Speaks::Http1, auth_answers).await;
-    let proxy = spawn_proxy(&format!("http://{}/api", upstream.addr), |_| {}).await;
+    let upstream = MockUpstream::builder().route(auth_answers).start().await;
+    let proxy = spawn_proxy_for(&upstream, "/api", |_| {}).await;
 
     // All N held upstream at once: HTTP/1 needs one connection each.
     upstream.hold_until_more_arrive(N);
@@ -509,16 +307,14 @@ async fn concurrent_requests_open_one_connection_each_and_later_requests_reuse_t
     for i in 0..2 * N {
         let token = format!("seq-{i}");
         let got = if i % 2 == 0 {
-            client
-                .send(get("/protected").with("authorization", &format!("Bearer {token}")))
-                .await
+            client.send(protected(&token)).await
         } else {
             protected_on_own_connection(proxy.addr, token).await.1
         };
         assert_answer(&got, USER);
     }
     assert_eq!(upstream.connections(), N, "no new upstream connection");
-    let seen = upstream.seen();
+    let seen = upstream.requests();
     assert_eq!(seen.len(), 3 * N);
     let mut used: Vec<usize> = seen.iter().map(|s| s.connection).collect();
     used.sort_unstable();
@@ -526,7 +322,10 @@ async fn concurrent_requests_open_one_connection_each_and_later_requests_reuse_t
     assert_eq!(used, (0..N).collect::<Vec<_>>());
     for (i, request) in seen[N..].iter().enumerate() {
         assert_eq!(request.version, Version::HTTP_11);
-        assert_eq!(request.authorization, Some(format!("Bearer seq-{i}")));
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer seq-{i}").as_str())
+        );
     }
 }
 
@@ -615,38 +414,28 @@ async fn upstream_connection_close_answers_are_each_served_on_a_fresh_connection
 
 // ---- 6. Empty bodies ----
 
-fn empty_answers(path: &str) -> Response<Full<Bytes>> {
+fn empty_answers(path: &str) -> Reply {
     match path {
-        // 204: no body and, from hyper's server, no Content-Length either.
-        "/protected" => Response::builder()
-            .status(204)
-            .header("x-upstream", "hyper")
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-        "/login" => Response::builder()
-            .status(200)
-            .header("content-length", "0")
-            .header("x-upstream", "hyper")
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
+        // 204: no body and no Content-Length either.
+        "/protected" => Reply::new(204).header("x-upstream", "mock"),
+        // An empty body: `content-length: 0`.
+        "/login" => Reply::new(200).header("x-upstream", "mock"),
         _ => json_answer(200, TOKENS),
     }
 }
 
 #[tokio::test]
 async fn empty_body_answers_keep_the_upstream_connection_reusable() {
-    let upstream = HyperUpstream::start(Speaks::Http1, empty_answers).await;
-    let proxy = spawn_proxy(&format!("http://{}", upstream.addr), |_| {}).await;
+    let upstream = MockUpstream::builder().route(empty_answers).start().await;
+    let proxy = spawn_proxy_for(&upstream, "", |_| {}).await;
     let mut client = proxy.h1().await;
 
     for round in 0..3 {
-        let no_content = client
-            .send(get("/protected").with("authorization", "Bearer t"))
-            .await;
+        let no_content = client.send(protected("t")).await;
         assert_eq!(no_content.status, StatusCode::NO_CONTENT, "round {round}");
         assert!(no_content.body.is_empty());
         assert_eq!(no_content.header("content-length"), None);
-        assert_eq!(no_content.header("x-upstream"), Some("hyper"));
+        assert_eq!(no_content.header("x-upstream"), Some("mock"));
 
         let empty = client
             .send(post_form("/login", "username=alice&password=pw"))
@@ -654,13 +443,13 @@ async fn empty_body_answers_keep_the_upstream_connection_reusable() {
         assert_eq!(empty.status, StatusCode::OK, "round {round}");
         assert!(empty.body.is_empty());
         assert_eq!(empty.header("content-length"), Some("0"));
-        assert_eq!(empty.header("x-upstream"), Some("hyper"));
+        assert_eq!(empty.header("x-upstream"), Some("mock"));
 
         // A body after the empty ones: the connection is still in step.
         let full = client.send(post_json("/refresh", REFRESH)).await;
         assert_answer(&full, TOKENS);
     }
-    assert_eq!(upstream.seen().len(), 9);
+    assert_eq!(upstream.requests().len(), 9);
     assert_eq!(upstream.connections(), 1, "every answer on one connection");
 }
 

@@ -95,6 +95,11 @@ pub fn get(path: &str) -> Request<Full<Bytes>> {
     request("GET", path, None, "")
 }
 
+/// `GET /protected` with `Authorization: Bearer {token}`.
+pub fn protected(token: &str) -> Request<Full<Bytes>> {
+    get("/protected").with("authorization", &format!("Bearer {token}"))
+}
+
 /// `POST path` with `Content-Type: application/json`.
 pub fn post_json(path: &str, body: &str) -> Request<Full<Bytes>> {
     request("POST", path, Some("application/json"), body)
@@ -141,6 +146,14 @@ impl WithHeader for Request<Full<Bytes>> {
     }
 }
 
+/// A TCP connection to the proxy, for a hyper client.
+async fn dial(addr: SocketAddr) -> TokioIo<TcpStream> {
+    let stream = within(WAIT, "connect", TcpStream::connect(addr))
+        .await
+        .expect("connect to the proxy");
+    TokioIo::new(stream)
+}
+
 /// One hyper HTTP/1.1 client connection.
 pub struct H1 {
     addr: SocketAddr,
@@ -150,10 +163,7 @@ pub struct H1 {
 
 impl H1 {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = within(WAIT, "connect", TcpStream::connect(addr))
-            .await
-            .expect("connect to the proxy");
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        let (sender, connection) = http1::handshake(dial(addr).await)
             .await
             .expect("HTTP/1 handshake");
         H1 {
@@ -206,10 +216,7 @@ pub struct H2 {
 
 impl H2 {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let stream = within(WAIT, "connect", TcpStream::connect(addr))
-            .await
-            .expect("connect to the proxy");
-        let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), dial(addr).await)
             .await
             .expect("HTTP/2 handshake");
         H2 {

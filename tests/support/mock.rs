@@ -1,10 +1,15 @@
-//! A scriptable central auth service that records what it received.
+//! A scriptable central auth service that records what it received, over HTTP/1 or HTTP/2.
 //!
 //! HTTP/1 is parsed and written by hand (httparse) so that the mock can misbehave exactly: close
 //! a keep-alive connection without `Connection: close`, stall before the head, stream with pauses,
-//! answer nothing, or reset. `BlackHole` is a loopback port whose connects never complete.
+//! answer nothing, or reset. HTTP/2 is https with ALPN offering `h2` alone ([`MockBuilder::h2`]):
+//! hyper's own server answers and records as HTTP/1 does, or a test drives the `h2` crate's
+//! connection itself ([`MockBuilder::h2_script`]) to send GOAWAY or RST_STREAM exactly.
+//! `BlackHole` is a loopback port whose connects never complete.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,21 +18,26 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::tls::TestCa;
 use super::{within, WAIT};
 
-/// A canned answer: status, headers in order (repeats allowed), body.
+/// A canned answer: status, headers in order (repeats allowed), body, and trailers (HTTP/1: a
+/// chunked body ending with them).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    pub trailers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -36,6 +46,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Bytes::new(),
+            trailers: Vec::new(),
         }
     }
 
@@ -55,13 +66,26 @@ impl Reply {
         self.body = body.into();
         self
     }
+
+    /// Ends the body with this trailer (over HTTP/1 the body is then sent chunked).
+    pub fn trailer(mut self, name: &str, value: &str) -> Self {
+        self.trailers.push((name.to_owned(), value.to_owned()));
+        self
+    }
 }
 
 /// One request as the mock received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// Which accepted TCP connection carried it (0 = the first).
+    pub connection: usize,
+    /// The ALPN protocol of that connection's TLS session, if any.
+    pub alpn: Option<Vec<u8>>,
+    pub version: Version,
     pub method: String,
     pub path: String,
+    /// The request URI's authority (`:authority` in HTTP/2; none in HTTP/1's origin form).
+    pub authority: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -89,6 +113,8 @@ pub fn pattern(len: usize) -> Vec<u8> {
 #[derive(Debug, Clone)]
 enum Behaviour {
     Answer(Reply),
+    /// Answers with what the function makes of the request path.
+    Route(fn(&str) -> Reply),
     Stream {
         head: Reply,
         total: usize,
@@ -104,18 +130,39 @@ enum Behaviour {
     Raw(Bytes),
 }
 
+/// A connection of an HTTP/2 mock as the `h2` crate's server hands it over.
+pub type H2Conn = h2::server::Connection<tokio_rustls::server::TlsStream<TcpStream>, Bytes>;
+
+type H2Script =
+    Arc<dyn Fn(usize, H2Conn) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// What the mock speaks on a connection.
+enum Speaks {
+    /// HTTP/1.1, by hand.
+    Http1,
+    /// HTTP/2 (over TLS) through hyper's server, answering as [`Behaviour`] says.
+    H2,
+    /// HTTP/2 (over TLS), each connection driven by the test's script.
+    H2Script(H2Script),
+}
+
 struct Plan {
     behaviour: Behaviour,
+    speaks: Speaks,
     delay_head: Duration,
     close_after_answer: bool,
     idle_close: Option<Duration>,
     reset_reused: bool,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<(Arc<rustls::ServerConfig>, CertificateDer<'static>)>,
 }
 
 #[derive(Default)]
 struct Shared {
     requests: Mutex<Vec<Recorded>>,
+    /// Requests received so far (the length of `requests`, for waiting on).
+    arrived: watch::Sender<usize>,
+    /// Answers wait until this many requests have arrived (0: answer at once).
+    hold_until: AtomicUsize,
     /// Every byte read, one log per connection in accept order (see [`Recording`]).
     raw: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
     connections: AtomicUsize,
@@ -141,6 +188,12 @@ pub struct MockBuilder {
 impl MockBuilder {
     pub fn reply(mut self, reply: Reply) -> Self {
         self.plan.behaviour = Behaviour::Answer(reply);
+        self
+    }
+
+    /// Answers each request with `route(path)`.
+    pub fn route(mut self, route: fn(&str) -> Reply) -> Self {
+        self.plan.behaviour = Behaviour::Route(route);
         self
     }
 
@@ -212,8 +265,31 @@ impl MockBuilder {
 
     /// Serves https with `ca`'s leaf certificate for `localhost`/`127.0.0.1`.
     pub fn tls(mut self, ca: &TestCa) -> Self {
-        self.plan.tls = Some(ca.server.clone());
+        self.plan.tls = Some((ca.server.clone(), ca.ca_der.clone()));
         self
+    }
+
+    /// Serves HTTP/2 over https with `ca`'s leaf, ALPN offering `h2` alone, through hyper's
+    /// server: it records and answers ([`reply`](Self::reply), [`route`](Self::route)) as the
+    /// HTTP/1 mock does, and never closes a connection itself.
+    pub fn h2(mut self, ca: &TestCa) -> Self {
+        let mut config = (*ca.server).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        self.plan.tls = Some((Arc::new(config), ca.ca_der.clone()));
+        self.plan.speaks = Speaks::H2;
+        self
+    }
+
+    /// As [`h2`](Self::h2), but `script(i, conn)` drives the i-th connection's `h2` server
+    /// itself (GOAWAY, RST_STREAM, wedging): nothing is recorded.
+    pub fn h2_script<F, Fut>(self, ca: &TestCa, script: F) -> Self
+    where
+        F: Fn(usize, H2Conn) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mut built = self.h2(ca);
+        built.plan.speaks = Speaks::H2Script(Arc::new(move |i, conn| Box::pin(script(i, conn))));
+        built
     }
 
     pub async fn start(self) -> MockUpstream {
@@ -225,16 +301,16 @@ impl MockBuilder {
     pub async fn start_on(self, addr: SocketAddr) -> MockUpstream {
         let listener = TcpListener::bind(addr).await.expect("bind mock upstream");
         let addr = listener.local_addr().expect("local addr");
-        let scheme = if self.plan.tls.is_some() {
-            "https"
-        } else {
-            "http"
+        let (scheme, ca_der) = match &self.plan.tls {
+            Some((_, ca)) => ("https", Some(ca.clone())),
+            None => ("http", None),
         };
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(accept_loop(listener, shared.clone(), Arc::new(self.plan)));
         MockUpstream {
             addr,
             scheme,
+            ca_der,
             shared,
             task,
         }
@@ -245,6 +321,8 @@ impl MockBuilder {
 pub struct MockUpstream {
     pub addr: SocketAddr,
     scheme: &'static str,
+    /// The CA that signed the https mock's certificate.
+    ca_der: Option<CertificateDer<'static>>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -254,6 +332,7 @@ impl MockUpstream {
         MockBuilder {
             plan: Plan {
                 behaviour: Behaviour::Answer(Reply::json(200, r#"{"ok":true}"#)),
+                speaks: Speaks::Http1,
                 delay_head: Duration::ZERO,
                 close_after_answer: false,
                 idle_close: None,
@@ -278,6 +357,20 @@ impl MockUpstream {
         format!("{}://{}", self.scheme, self.addr)
     }
 
+    /// The CA certificate to trust (`Config::upstream_ca`) for an https mock.
+    pub fn ca_der(&self) -> Option<CertificateDer<'static>> {
+        self.ca_der.clone()
+    }
+
+    /// Holds every answer until `more` further requests have arrived: they are then all in
+    /// flight at once.
+    pub fn hold_until_more_arrive(&self, more: usize) {
+        let arrived = *self.shared.arrived.borrow();
+        self.shared
+            .hold_until
+            .store(arrived + more, Ordering::SeqCst);
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().expect("requests lock").clone()
     }
@@ -289,7 +382,7 @@ impl MockUpstream {
         requests.into_iter().next().expect("one request")
     }
 
-    /// The bytes received on each connection, in accept order, exactly as they arrived
+    /// The bytes received on each HTTP/1 connection, in accept order, exactly as they arrived
     /// (after TLS): what a smuggling test needs to see that nothing ambiguous was forwarded.
     pub fn raw_received(&self) -> Vec<Vec<u8>> {
         let logs = self.shared.raw.lock().expect("raw lock");
@@ -312,8 +405,14 @@ impl MockUpstream {
 
     /// Waits until at least `n` connections have ended.
     pub async fn wait_for_connections_ended(&self, n: usize) {
-        within(WAIT, "mock connections ending", async {
-            while self.connections_ended() < n {
+        self.wait_for_connections("mock connections ending", |_, ended| ended >= n)
+            .await;
+    }
+
+    /// Waits until `done` holds of (connections accepted, connections ended).
+    pub async fn wait_for_connections(&self, what: &str, done: impl Fn(usize, usize) -> bool) {
+        within(WAIT, what, async {
+            while !done(self.connections(), self.connections_ended()) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         })
@@ -349,25 +448,35 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, plan: Arc<Plan>
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let index = shared.connections.fetch_add(1, Ordering::SeqCst);
         let (shared, plan) = (shared.clone(), plan.clone());
         connections.spawn(async move {
             // Declared first, dropped last: counted once the socket below is closed.
             let _ended = EndedGuard(shared.clone());
-            match &plan.tls {
-                None => {
-                    let mut tcp = tcp;
-                    if serve(&mut tcp, &shared, &plan).await == Outcome::Reset {
-                        reset(&tcp);
+            let Some((config, _)) = &plan.tls else {
+                let mut tcp = tcp;
+                let conn = Conn { index, alpn: None };
+                if serve(&mut tcp, &shared, &plan, &conn).await == Outcome::Reset {
+                    reset(&tcp);
+                }
+                return;
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+            let conn = Conn { index, alpn };
+            match &plan.speaks {
+                Speaks::Http1 => {
+                    if serve(&mut tls, &shared, &plan, &conn).await == Outcome::Reset {
+                        reset(tls.get_ref().0);
                     }
                 }
-                Some(config) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    if serve(&mut tls, &shared, &plan).await == Outcome::Reset {
-                        reset(tls.get_ref().0);
+                Speaks::H2 => serve_h2(tls, shared.clone(), plan.clone(), conn).await,
+                Speaks::H2Script(script) => {
+                    if let Ok(h2) = h2::server::handshake(tls).await {
+                        script(index, h2).await;
                     }
                 }
             }
@@ -387,7 +496,90 @@ enum Outcome {
     Reset,
 }
 
-async fn serve<S>(io: &mut S, shared: &Shared, plan: &Plan) -> Outcome
+/// The accepted connection a request arrives on.
+struct Conn {
+    index: usize,
+    alpn: Option<Vec<u8>>,
+}
+
+impl Shared {
+    /// Records `request`, then waits while answers are held (see `hold_until_more_arrive`).
+    async fn arrived(&self, request: Recorded) {
+        self.requests.lock().expect("requests lock").push(request);
+        self.arrived.send_modify(|n| *n += 1);
+        let hold_until = self.hold_until.load(Ordering::SeqCst);
+        let mut arrived = self.arrived.subscribe();
+        let _ = arrived.wait_for(|n| *n >= hold_until).await;
+    }
+}
+
+impl Behaviour {
+    /// The answer to a request for `path`, for the behaviours that answer with a [`Reply`].
+    fn reply_for(&self, path: &str) -> Option<Reply> {
+        match self {
+            Behaviour::Answer(reply) => Some(reply.clone()),
+            Behaviour::Route(route) => Some(route(path)),
+            _ => None,
+        }
+    }
+}
+
+/// Serves one HTTP/2 connection with hyper's server until the client closes it.
+async fn serve_h2(
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    shared: Arc<Shared>,
+    plan: Arc<Plan>,
+    conn: Conn,
+) {
+    let conn = Arc::new(conn);
+    let service =
+        hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let (shared, plan, conn) = (shared.clone(), plan.clone(), conn.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let path = parts.uri.path().to_owned();
+                let reply = plan
+                    .behaviour
+                    .reply_for(&path)
+                    .expect("the HTTP/2 mock answers with reply() or route()");
+                assert!(
+                    reply.trailers.is_empty(),
+                    "the HTTP/2 mock sends no trailers"
+                );
+                let body = body
+                    .collect()
+                    .await
+                    .map(http_body_util::Collected::to_bytes)
+                    .unwrap_or_default();
+                shared
+                    .arrived(Recorded {
+                        connection: conn.index,
+                        alpn: conn.alpn.clone(),
+                        version: parts.version,
+                        method: parts.method.to_string(),
+                        path,
+                        authority: parts.uri.authority().map(ToString::to_string),
+                        headers: parts.headers,
+                        body,
+                    })
+                    .await;
+                let mut response = http::Response::new(Full::new(reply.body));
+                *response.status_mut() = StatusCode::from_u16(reply.status).expect("status");
+                for (name, value) in &reply.headers {
+                    response.headers_mut().append(
+                        HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                        HeaderValue::from_str(value).expect("header value"),
+                    );
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(tls), service)
+        .await;
+}
+
+async fn serve<S>(io: &mut S, shared: &Shared, plan: &Plan, conn: &Conn) -> Outcome
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -397,13 +589,24 @@ where
     let io = &mut recording;
     let mut buf = Vec::new();
     for served in 0usize.. {
-        let Some(request) = read_request(io, &mut buf).await else {
+        let Some(mut request) = read_request(io, &mut buf).await else {
             return Outcome::Closed;
         };
+        request.connection = conn.index;
+        request.alpn.clone_from(&conn.alpn);
         let is_head = request.method == "HEAD";
-        shared.requests.lock().expect("requests lock").push(request);
+        let reply = plan.behaviour.reply_for(&request.path);
+        shared.arrived(request).await;
         if plan.reset_reused && served > 0 {
             return Outcome::Reset;
+        }
+        if let Some(reply) = reply {
+            if !delay_head(io, &mut buf, plan.delay_head).await {
+                return Outcome::Closed;
+            }
+            if io.write_all(&response(&reply, is_head)).await.is_err() {
+                return Outcome::Closed;
+            }
         }
         match &plan.behaviour {
             Behaviour::Silent => {
@@ -417,18 +620,7 @@ where
                 let _ = io.shutdown().await;
                 return Outcome::Closed;
             }
-            Behaviour::Answer(reply) => {
-                if !delay_head(io, &mut buf, plan.delay_head).await {
-                    return Outcome::Closed;
-                }
-                let mut bytes = response_head(reply, reply.body.len());
-                if !is_head {
-                    bytes.extend_from_slice(&reply.body);
-                }
-                if io.write_all(&bytes).await.is_err() {
-                    return Outcome::Closed;
-                }
-            }
+            Behaviour::Answer(_) | Behaviour::Route(_) => {} // answered above
             Behaviour::Stream {
                 head,
                 total,
@@ -439,7 +631,11 @@ where
                 if !delay_head(io, &mut buf, plan.delay_head).await {
                     return Outcome::Closed;
                 }
-                if io.write_all(&response_head(head, *total)).await.is_err() {
+                if io
+                    .write_all(&response_head(head, Some(*total)))
+                    .await
+                    .is_err()
+                {
                     return Outcome::Closed;
                 }
                 if !is_head {
@@ -543,7 +739,40 @@ async fn delay_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>, delay: 
     }
 }
 
-fn response_head(reply: &Reply, content_length: usize) -> Vec<u8> {
+/// The whole HTTP/1 answer: Content-Length framed, or chunked when it has trailers.
+fn response(reply: &Reply, is_head: bool) -> Vec<u8> {
+    if reply.trailers.is_empty() {
+        let mut bytes = response_head(reply, Some(reply.body.len()));
+        if !is_head {
+            bytes.extend_from_slice(&reply.body);
+        }
+        return bytes;
+    }
+    let mut bytes = response_head(reply, None);
+    if !is_head {
+        let mut chunked = String::new();
+        if !reply.body.is_empty() {
+            let _ = write!(chunked, "{:x}\r\n", reply.body.len());
+        }
+        bytes.extend_from_slice(chunked.as_bytes());
+        bytes.extend_from_slice(&reply.body);
+        let mut tail = String::from(if reply.body.is_empty() {
+            "0\r\n"
+        } else {
+            "\r\n0\r\n"
+        });
+        for (name, value) in &reply.trailers {
+            let _ = write!(tail, "{name}: {value}\r\n");
+        }
+        tail.push_str("\r\n");
+        bytes.extend_from_slice(tail.as_bytes());
+    }
+    bytes
+}
+
+/// The status line and headers, then `content-length` if given (never on a 1xx, 204 or 304,
+/// which have no body), else `transfer-encoding: chunked`.
+fn response_head(reply: &Reply, content_length: Option<usize>) -> Vec<u8> {
     let reason = StatusCode::from_u16(reply.status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -552,7 +781,15 @@ fn response_head(reply: &Reply, content_length: usize) -> Vec<u8> {
     for (name, value) in &reply.headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }
-    let _ = write!(head, "content-length: {content_length}\r\n\r\n");
+    let bodiless = reply.status < 200 || reply.status == 204 || reply.status == 304;
+    match content_length {
+        _ if bodiless => {}
+        Some(len) => {
+            let _ = write!(head, "content-length: {len}\r\n");
+        }
+        None => head.push_str("transfer-encoding: chunked\r\n"),
+    }
+    head.push_str("\r\n");
     head.into_bytes()
 }
 
@@ -568,6 +805,11 @@ where
             Ok(httparse::Status::Complete(head_len)) => {
                 let method = parsed.method?.to_owned();
                 let path = parsed.path?.to_owned();
+                let version = if parsed.version? == 0 {
+                    Version::HTTP_10
+                } else {
+                    Version::HTTP_11
+                };
                 let mut headers = HeaderMap::new();
                 for h in parsed.headers.iter() {
                     headers.append(
@@ -578,8 +820,12 @@ where
                 buf.drain(..head_len);
                 let body = read_body(io, buf, &headers).await?;
                 return Some(Recorded {
+                    connection: 0, // set by the caller, which knows the connection
+                    alpn: None,
+                    version,
                     method,
                     path,
+                    authority: None,
                     headers,
                     body,
                 });

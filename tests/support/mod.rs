@@ -22,8 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use client::{get, post_form, post_json, request, RawConn, Received, WithHeader, H1, H2};
-pub use mock::{pattern, BlackHole, MockUpstream, Recorded, Reply};
+pub use client::{
+    get, post_form, post_json, protected, request, RawConn, Received, WithHeader, H1, H2,
+};
+pub use mock::{pattern, BlackHole, H2Conn, MockUpstream, Recorded, Reply};
 pub use tls::TestCa;
 
 /// The longest any single step of a test may take before it counts as hung.
@@ -121,6 +123,21 @@ pub async fn spawn_proxy(auth_url: &str, tweak: impl FnOnce(&mut Config)) -> Pro
         shutdown: Some(trigger),
         task: Some(task),
     }
+}
+
+/// Starts the proxy in front of `mock` with `path` appended to its URL (`""` or e.g. `"/api"`),
+/// trusting its CA if it is https, with `tweak` applied to [`test_config`].
+pub async fn spawn_proxy_for(
+    mock: &MockUpstream,
+    path: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> Proxy {
+    let ca = mock.ca_der();
+    spawn_proxy(&format!("{}{path}", mock.url()), |c| {
+        c.upstream_ca.extend(ca);
+        tweak(c);
+    })
+    .await
 }
 
 /// Parses a JSON body, failing the test with the body shown if it is not JSON.

@@ -13,7 +13,8 @@ pub struct TestCa {
     pub ca_der: CertificateDer<'static>,
     /// The CA certificate as a PEM file would hold it.
     pub ca_pem: String,
-    /// A rustls server configuration presenting the leaf (ALPN: http/1.1 only).
+    /// A rustls server configuration presenting the leaf (ALPN: http/1.1 only; the HTTP/2 mock
+    /// offers `h2` instead).
     pub server: Arc<rustls::ServerConfig>,
 }
 
@@ -48,7 +49,7 @@ impl TestCa {
             .with_no_client_auth()
             .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)
             .expect("server certificate");
-        // The mock speaks HTTP/1 only; the proxy must not pick h2 through ALPN.
+        // `MockBuilder::tls` speaks HTTP/1: ALPN must not offer h2 (`MockBuilder::h2` offers it).
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         TestCa {
             ca_der: ca.der().clone(),
