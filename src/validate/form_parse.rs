@@ -252,6 +252,7 @@ fn multipart<'a>(
     if !starts_with_boundary(body, &boundary).map_err(|()| invalid())? {
         return Ok(());
     }
+    let body = without_unfinished_delimiter(body, &boundary);
     let boundary = String::from_utf8(boundary).map_err(|_| invalid())?;
     let chunk = bytes::Bytes::copy_from_slice(body);
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
@@ -330,8 +331,24 @@ fn latin1_bytes(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// python-multipart ends a part only at a whole delimiter, `CRLF--boundary` then CRLF or `--`;
+/// multer ends it at `CRLF--boundary` alone. A body that stops inside that delimiter (nothing,
+/// one `-` or one CR after it) leaves Python's last part unfinished, so it is never yielded:
+/// cut the body before it and multer sees an unfinished part too, which it drops the same way.
+fn without_unfinished_delimiter<'b>(body: &'b [u8], boundary: &[u8]) -> &'b [u8] {
+    let mut delimiter = b"\r\n--".to_vec();
+    delimiter.extend_from_slice(boundary);
+    match memchr::memmem::rfind(body, &delimiter) {
+        Some(at) if matches!(body.get(at + delimiter.len()..), Some([] | [b'-' | b'\r'])) => {
+            body.get(..at).unwrap_or(body)
+        }
+        _ => body,
+    }
+}
+
 /// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`
-/// and CRLF (or `--`) must follow. `Ok(false)`: the body ends before any part could start.
+/// and CRLF (or `--`, the end: one `-` and anything else is a 400) must follow. `Ok(false)`:
+/// the body ends before any part could start. An empty boundary (`boundary=""`) is `--`.
 fn starts_with_boundary(body: &[u8], boundary: &[u8]) -> Result<bool, ()> {
     let rest = match body.first() {
         Some(b'\r' | b'\n') => match body.iter().position(|&b| b == b'-') {
@@ -352,7 +369,10 @@ fn starts_with_boundary(body: &[u8], boundary: &[u8]) -> Result<bool, ()> {
     match rest.get(expected.len()..) {
         Some(after)
             if rest.starts_with(&expected)
-                && matches!(after, [b'-', ..] | [b'\r'] | [b'\r', b'\n', ..]) =>
+                && matches!(
+                    after,
+                    [b'-' | b'\r'] | [b'-', b'-', ..] | [b'\r', b'\n', ..]
+                ) =>
         {
             Ok(true)
         }
