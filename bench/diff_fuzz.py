@@ -884,6 +884,18 @@ MULTIPART_FINDINGS = [
     (b"multipart/form-data; boundary=b", b"--b-x"),
     (b"multipart/form-data; boundary=b", b"--b-"),
     (b"multipart/form-data; boundary=b", b"--b--x"),
+    # Inside part data, `CRLF--boundary` is a delimiter only before CRLF, `--` or padding.
+    *[(b"multipart/form-data; boundary=b", _part(b'form-data; name="a"', b"x" + mid + b"y")
+       + _form(_part(b'form-data; name="c"', b"z")))
+      for mid in [b"\r\n--bx", b"\r\n--b-x", b"\r\n--b\rx", b"\r\n--b\r\r\n--b--"]],
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+     b'x\r\n--b \t\r\nContent-Disposition: form-data; name="c"\r\n\r\nz\r\n--b--'),
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+     b'x\r\n--b  x\r\nContent-Disposition: form-data; name="c"\r\n\r\nz\r\n--b--'),
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+     b"x\r\n--b  "),
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a\r\n--b\r\n'
+     b'"\r\n\r\nx\r\n--b--'),
 ]
 
 

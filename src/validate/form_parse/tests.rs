@@ -298,7 +298,7 @@ fn multipart_matches_the_recorded_differential_findings() {
         }
         count += 1;
     }
-    assert_eq!(count, 24);
+    assert_eq!(count, 32);
 }
 
 /// python-multipart yields a part only at a whole delimiter (CRLF or `--` after
@@ -377,4 +377,42 @@ fn opening_delimiter_with_one_hyphen_must_be_the_end() {
     ));
     assert_eq!(parse_with(ct, b"--b-").ok(), Some(vec![]));
     assert_eq!(parse_with(ct, b"--b--x").ok(), Some(vec![]));
+}
+
+/// Inside part data, python-multipart takes `CRLF--boundary` for a delimiter only before
+/// CRLF, `--`, or spaces and tabs then CRLF; before anything else it is data (multer would end
+/// the part there), and padding followed by anything but CRLF is a 400.
+#[test]
+fn a_delimiter_lookalike_inside_part_data_is_data() {
+    let fields = |body: &[u8]| {
+        let mut fields = Vec::new();
+        parse(
+            Some(b"multipart/form-data; boundary=b"),
+            body,
+            |name, value| {
+                if let FormValue::Text(text) = value {
+                    fields.push((name.into_owned(), text.into_owned()));
+                }
+            },
+        )
+        .map(|()| fields)
+    };
+    let part =
+        |value: &str| format!("--b\r\nContent-Disposition: form-data; name=a\r\n\r\n{value}");
+    for value in ["x\r\n--bx", "x\r\n--b-x", "x\r\n--b\rx"] {
+        let body = format!("{}\r\n--b--\r\n", part(value));
+        let want = vec![("a".to_owned(), value.to_owned())];
+        assert_eq!(fields(body.as_bytes()).ok(), Some(want), "{value:?}");
+    }
+    let padded = format!("{}\r\n--b \t\r\n{}\r\n--b--", part("x"), &part("y")[5..]);
+    let want = vec![
+        ("a".to_owned(), "x".to_owned()),
+        ("a".to_owned(), "y".to_owned()),
+    ];
+    assert_eq!(fields(padded.as_bytes()).ok(), Some(want));
+    let bad = format!("{}\r\n--b  x\r\n--b--", part("x"));
+    assert!(matches!(
+        fields(bad.as_bytes()),
+        Err(Rejection::BadRequest(_))
+    ));
 }
