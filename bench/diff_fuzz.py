@@ -872,6 +872,30 @@ MULTIPART_FINDINGS = [
      _form(_part(b'form-data; name="a"', b"x", "é-1".encode("utf-8")),
            _part(b'form-data; name="b"; filename="f"', b"yy", "é-1".encode("utf-8")),
            boundary="é-1".encode("utf-8"))),
+    # A body that stops inside the delimiter after its last part: Python never ends that part.
+    *[(b"multipart/form-data; boundary=b", _part(b'form-data; name="a"', b"x")
+       + b'--b\r\nContent-Disposition: form-data; name="c"\r\n\r\ny' + tail)
+      for tail in [b"\r\n--b", b"\r\n--b-", b"\r\n--b\r", b"\r\n--b--", b"\r\n--b\r\n",
+                   b"\r\n--b--\r\n\r\n--b"]],
+    # The opening delimiter: `--boundary-` must go on with `-` (the end), as with an empty boundary.
+    (b'multipart/form-data; boundary=""', b"-" + _form(_part(b'form-data; name="a"', b"x", b""),
+                                                       boundary=b"")),
+    (b"multipart/form-data; boundary=", _form(_part(b'form-data; name="a"', b"x", b""), boundary=b"")),
+    (b"multipart/form-data; boundary=b", b"--b-x"),
+    (b"multipart/form-data; boundary=b", b"--b-"),
+    (b"multipart/form-data; boundary=b", b"--b--x"),
+    # Inside part data, `CRLF--boundary` is a delimiter only before CRLF, `--` or padding.
+    *[(b"multipart/form-data; boundary=b", _part(b'form-data; name="a"', b"x" + mid + b"y")
+       + _form(_part(b'form-data; name="c"', b"z")))
+      for mid in [b"\r\n--bx", b"\r\n--b-x", b"\r\n--b\rx", b"\r\n--b\r\r\n--b--"]],
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+     b'x\r\n--b \t\r\nContent-Disposition: form-data; name="c"\r\n\r\nz\r\n--b--'),
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+     b'x\r\n--b  x\r\nContent-Disposition: form-data; name="c"\r\n\r\nz\r\n--b--'),
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'
+     b"x\r\n--b  "),
+    (b"multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="a\r\n--b\r\n'
+     b'"\r\n\r\nx\r\n--b--'),
 ]
 
 

@@ -252,8 +252,8 @@ fn multipart<'a>(
     if !starts_with_boundary(body, &boundary).map_err(|()| invalid())? {
         return Ok(());
     }
-    let boundary = String::from_utf8(boundary).map_err(|_| invalid())?;
-    let chunk = bytes::Bytes::copy_from_slice(body);
+    let (body, boundary) = python_delimited(body, &boundary).map_err(|()| invalid())?;
+    let chunk = bytes::Bytes::from(body);
     let stream = futures_util::stream::once(async move { Ok::<_, Infallible>(chunk) });
     let mut parts = multer::Multipart::new(stream, boundary);
     let (mut files, mut fields) = (0usize, 0usize);
@@ -330,8 +330,114 @@ fn latin1_bytes(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The body re-delimited where python-multipart's part-data state ends each part, under a
+/// fresh boundary that occurs nowhere in it, so that multer (which ends a part at any
+/// `CRLF--boundary`) splits it in the same places. python-multipart ends a part only at
+/// `CRLF--boundary` followed by CRLF, by `--` (the last part), or by spaces and tabs then CRLF
+/// (anything else after those is a 400); followed by any other byte it is part data. A body
+/// that stops inside a delimiter leaves its part unfinished, never yielded: that part is handed
+/// on without a delimiter, and multer drops it the same way. The body is known to open with the
+/// boundary ([`starts_with_boundary`]).
+fn python_delimited(body: &[u8], boundary: &[u8]) -> Result<(Vec<u8>, String), ()> {
+    let mut delimiter = b"\r\n--".to_vec();
+    delimiter.extend_from_slice(boundary);
+    // The first part starts after the opening `--boundary` CRLF (leading CR/LF skipped to `-`).
+    let open = body.iter().position(|&b| b == b'-').unwrap_or(body.len());
+    let mut at = open + delimiter.len() - 2;
+    let fresh = fresh_boundary(body);
+    let mut out = Vec::with_capacity(body.len() + 64);
+    if !matches!(body.get(at..at + 2), Some(b"\r\n")) {
+        // `--boundary--`, or a body that stops inside the opening delimiter: no part.
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(fresh.as_bytes());
+        out.extend_from_slice(b"--");
+        return Ok((out, fresh));
+    }
+    at += 2;
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(fresh.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut part_start = at;
+    // Part data starts after the headers' blank line; a delimiter before it is header text.
+    let mut search = data_start(body, part_start);
+    loop {
+        let Some(found) = body
+            .get(search..)
+            .and_then(|rest| memchr::memmem::find(rest, &delimiter))
+            .map(|i| search + i)
+        else {
+            out.extend_from_slice(body.get(part_start..).unwrap_or_default());
+            return Ok((out, fresh));
+        };
+        let after = found + delimiter.len();
+        let tail = body.get(after..).unwrap_or_default();
+        let next = match tail {
+            [b'\r', b'\n', ..] => Some(after + 2),
+            [b'-', b'-', ..] => None,
+            [] | [b'-' | b'\r'] => {
+                // The body stops inside the delimiter: the part is never finished.
+                out.extend_from_slice(body.get(part_start..found).unwrap_or_default());
+                return Ok((out, fresh));
+            }
+            [b' ' | b'\t', ..] => {
+                let pad = tail
+                    .iter()
+                    .take_while(|&&b| b == b' ' || b == b'\t')
+                    .count();
+                match tail.get(pad..) {
+                    Some([b'\r', b'\n', ..]) => Some(after + pad + 2),
+                    Some([] | [b'\r']) => {
+                        out.extend_from_slice(body.get(part_start..found).unwrap_or_default());
+                        return Ok((out, fresh));
+                    }
+                    _ => return Err(()),
+                }
+            }
+            _ => {
+                search = found + 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(body.get(part_start..found).unwrap_or_default());
+        out.extend_from_slice(b"\r\n--");
+        out.extend_from_slice(fresh.as_bytes());
+        let Some(start) = next else {
+            out.extend_from_slice(b"--");
+            return Ok((out, fresh));
+        };
+        out.extend_from_slice(b"\r\n");
+        part_start = start;
+        search = data_start(body, part_start);
+    }
+}
+
+/// Where python-multipart's part data starts: after a blank line right at the part's start,
+/// else after the first CRLF CRLF (the end of its headers), else nowhere (the body's end).
+fn data_start(body: &[u8], part_start: usize) -> usize {
+    let rest = body.get(part_start..).unwrap_or_default();
+    if rest.starts_with(b"\r\n") {
+        return part_start + 2;
+    }
+    memchr::memmem::find(rest, b"\r\n\r\n").map_or(body.len(), |i| part_start + i + 4)
+}
+
+/// A boundary whose delimiter (`--` and it) occurs nowhere in `body`.
+fn fresh_boundary(body: &[u8]) -> String {
+    let mut n = 0u64;
+    loop {
+        let candidate = format!("auth-proxy-{n:016x}");
+        let mut delimiter = b"--".to_vec();
+        delimiter.extend_from_slice(candidate.as_bytes());
+        if memchr::memmem::find(body, &delimiter).is_none() {
+            return candidate;
+        }
+        n = n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// python-multipart's start states: leading CR/LF skip to the next `-`, then `--boundary`
-/// and CRLF (or `--`) must follow. `Ok(false)`: the body ends before any part could start.
+/// and CRLF (or `--`, the end: one `-` and anything else is a 400) must follow. `Ok(false)`:
+/// the body ends before any part could start. An empty boundary (`boundary=""`) is `--`.
 fn starts_with_boundary(body: &[u8], boundary: &[u8]) -> Result<bool, ()> {
     let rest = match body.first() {
         Some(b'\r' | b'\n') => match body.iter().position(|&b| b == b'-') {
@@ -352,7 +458,10 @@ fn starts_with_boundary(body: &[u8], boundary: &[u8]) -> Result<bool, ()> {
     match rest.get(expected.len()..) {
         Some(after)
             if rest.starts_with(&expected)
-                && matches!(after, [b'-', ..] | [b'\r'] | [b'\r', b'\n', ..]) =>
+                && matches!(
+                    after,
+                    [b'-' | b'\r'] | [b'-', b'-', ..] | [b'\r', b'\n', ..]
+                ) =>
         {
             Ok(true)
         }
