@@ -97,7 +97,8 @@ impl Shutdown {
 }
 
 async fn wait(mut changed: watch::Receiver<Phase>, phase: Phase) {
-    // The sender lives in `Inner`, which this receiver's owner also holds: no error in practice.
+    // An error means every `Shutdown` handle is gone (the server is being torn down): that
+    // counts as reached, so nothing waits for a phase no one can announce any more.
     let _ = changed.wait_for(|now| *now >= phase).await;
 }
 
