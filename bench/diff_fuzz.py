@@ -11,7 +11,7 @@ Compares, input by input, what the proxy's code says with what the code it imita
   fields in order, or the 400) against `src/validate/form_parse.rs`;
 - `register`, `refresh`, `login`: FastAPI 0.165 itself, the routes declared as the contract
   declares them, called in-process (ASGI) with the same Content-Type and body bytes: the 422/400
-  body (after contract §3's secret redaction) against the proxy's, byte for byte, and for a
+  body (after redacting the submitted secrets the proxy leaves out of `input`) against the proxy's, byte for byte, and for a
   valid request the values FastAPI validated against the body the proxy sends upstream;
 - with `--proxy`: the same requests once more through the running release binary over
   loopback (a recording upstream behind it), against the same FastAPI answers.
