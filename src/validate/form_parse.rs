@@ -421,17 +421,22 @@ fn data_start(body: &[u8], part_start: usize) -> usize {
     memchr::memmem::find(rest, b"\r\n\r\n").map_or(body.len(), |i| part_start + i + 4)
 }
 
-/// A boundary whose delimiter (`--` and it) occurs nowhere in `body`.
+/// A boundary whose delimiter (`--` and it) occurs nowhere in `body`, found in one pass:
+/// the 16 hex digits after each `--auth-proxy-` in the body are set aside and the first
+/// counter not among them is taken (at most one try more than there are occurrences), so a
+/// body that spells out the candidates costs linear time, not a scan per candidate.
 fn fresh_boundary(body: &[u8]) -> String {
+    const PREFIX: &[u8] = b"--auth-proxy-";
+    let taken: std::collections::HashSet<&[u8]> = memchr::memmem::find_iter(body, PREFIX)
+        .filter_map(|at| body.get(at + PREFIX.len()..at + PREFIX.len() + 16))
+        .collect();
     let mut n = 0u64;
     loop {
         let candidate = format!("auth-proxy-{n:016x}");
-        let mut delimiter = b"--".to_vec();
-        delimiter.extend_from_slice(candidate.as_bytes());
-        if memchr::memmem::find(body, &delimiter).is_none() {
+        if !taken.contains(&candidate.as_bytes()[PREFIX.len() - 2..]) {
             return candidate;
         }
-        n = n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        n += 1;
     }
 }
 
