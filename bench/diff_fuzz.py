@@ -37,6 +37,7 @@ reason. Exit status 1 if any other discrepancy is left. Not a CI test (it needs 
 import argparse
 import asyncio
 import glob
+import itertools
 import json
 import math
 import os
@@ -959,19 +960,10 @@ class Run:
         """The fixed inputs, then generated ones, up to --count in all and the deadline."""
         seen = set()
         n = 0
-        for item in list(fixed):
+        generated = (make() for _ in range(self.args.count * 20))
+        for item in itertools.chain(list(fixed), generated):
             if n >= self.args.count or time.monotonic() > self.deadline:
                 return
-            key = repr(item)
-            if key in seen:
-                continue
-            seen.add(key)
-            n += 1
-            yield item
-        for _ in range(self.args.count * 20):
-            if n >= self.args.count or time.monotonic() > self.deadline:
-                return
-            item = make()
             key = repr(item)
             if key in seen:
                 continue
