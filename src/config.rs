@@ -103,8 +103,8 @@ pub struct Cli {
     #[arg(long, env = "LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
 
-    /// Runtime worker threads; 0 means one per available CPU. With 1 the proxy runs on a
-    /// single-threaded runtime (no work stealing), the cheapest shape for a pinned core.
+    /// Worker threads, each a single-threaded runtime with its own listener (SO_REUSEPORT)
+    /// and upstream pool, as nginx's workers; 0 means one per available CPU.
     #[arg(long, env = "WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 

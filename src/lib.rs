@@ -12,7 +12,8 @@
 //! ```
 //!
 //! `main.rs` and the tests call [`service::serve`] (or [`serve`], which builds the state first);
-//! `state` holds what requests share, `shutdown` the one shutdown every part listens to.
+//! `state` holds what requests share, `shutdown` the one shutdown every part listens to, and
+//! `workers` runs one more runtime per extra core, each with its own listener.
 
 pub mod body;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod trace;
 pub mod upstream;
 pub mod validate;
 pub mod wait;
+pub mod workers;
 
 use std::future::Future;
 use std::io;

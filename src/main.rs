@@ -30,7 +30,11 @@ fn main() -> ExitCode {
     let _log_flush = init_tracing(cli.log_format);
     // Before any descriptor is opened, as nginx's `worker_rlimit_nofile` and Go's runtime do.
     let nofile = rlimit::raise_nofile();
-    let runtime = match runtime(cli.worker_threads).build() {
+    // This thread's runtime is worker 0; `run` starts the others (`auth_proxy::workers`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return config_error(&format!("cannot start the runtime: {e}")),
     };
@@ -61,8 +65,19 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
         Ok(state) => state,
         Err(message) => return config_error(&message),
     };
-    let listener = match TcpListener::bind(cli.listen).await {
-        Ok(listener) => listener,
+    let workers = match cli.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    // One listener alone is bound without SO_REUSEPORT: a second proxy started by mistake on
+    // the same port then fails ("in use") instead of quietly taking half the connections.
+    let bound = if workers == 1 {
+        TcpListener::bind(cli.listen).await.map(|l| vec![l])
+    } else {
+        auth_proxy::workers::bind(cli.listen, workers)
+    };
+    let mut listeners = match bound {
+        Ok(listeners) => listeners.into_iter(),
         Err(e) => {
             return config_error(&format!(
                 "--listen/LISTEN_ADDR: cannot bind {}: {e}",
@@ -70,6 +85,16 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
             ))
         }
     };
+    let Some(listener) = listeners.next() else {
+        return config_error("--listen/LISTEN_ADDR: no listener bound");
+    };
+    let mut others = Vec::with_capacity(listeners.len());
+    for (index, listener) in (1..).zip(listeners) {
+        match auth_proxy::workers::spawn(index, listener, state.for_worker()) {
+            Ok(worker) => others.push(worker),
+            Err(e) => return config_error(&format!("cannot start worker {index}: {e}")),
+        }
+    }
     let state = Arc::new(state);
     let metrics_at = match cli.metrics_listen {
         Some(addr) => match auth_proxy::metrics::start(addr, &state).await {
@@ -93,7 +118,11 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     if let Some(addr) = metrics_at {
         eprintln!("auth-proxy metrics at http://{addr}/metrics");
     }
-    let served = auth_proxy::service::serve(listener, state, shutdown_signal()).await;
+    let mut served = auth_proxy::service::serve(listener, state, shutdown_signal()).await;
+    for worker in others {
+        let finished = worker.finished().await;
+        served = served.and(finished);
+    }
     if let Some((stop, task)) = dev {
         let _ = stop.send(());
         let _ = task.await;
@@ -166,22 +195,6 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
     }
-}
-
-fn runtime(workers: usize) -> tokio::runtime::Builder {
-    let workers = match workers {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-        n => n,
-    };
-    let mut builder = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(workers);
-        builder
-    };
-    builder.enable_all();
-    builder
 }
 
 /// Log lines queued for the writer thread; the queue is allocated up front, and 4096 lines

@@ -13,6 +13,7 @@ use crate::shutdown::Shutdown;
 use crate::upstream::Upstream;
 
 /// Upstream request targets (origin form, `AUTH_URL`'s path prefix included), built once at start-up.
+#[derive(Clone)]
 pub struct RouteUris {
     pub base: Uri,
     pub register: Uri,
@@ -21,7 +22,10 @@ pub struct RouteUris {
     pub protected: Uri,
 }
 
-/// Everything requests share: configuration, the one upstream client, the shutdown.
+/// Everything requests share: configuration, the upstream client, the shutdown.
+///
+/// With several workers (`--worker-threads`) each runtime has its own, made by
+/// [`AppState::for_worker`]: its own upstream connection pool, everything else shared.
 pub struct AppState {
     pub config: Config,
     pub upstream: Upstream,
@@ -29,11 +33,12 @@ pub struct AppState {
     /// SIGTERM/SIGINT and the drain that follows: `/readyz` answers 503 from the request on,
     /// and requests dropped once the grace ran out were cut by us.
     pub shutdown: Shutdown,
-    /// Coalescing and the micro-cache (`crate::shield`).
-    pub shield: crate::shield::Shield,
+    /// Coalescing and the micro-cache (`crate::shield`), one for all workers: identical
+    /// requests coalesce, and a cached answer serves, whichever thread took the client.
+    pub shield: Arc<crate::shield::Shield>,
     /// `--login-rate-limit*`: `None` when off, so `/login` pays one branch for it.
-    pub login_limiter: Option<crate::ratelimit::LoginLimiter>,
-    /// Client connections accepted, open, at the cap, parked.
+    pub login_limiter: Option<Arc<crate::ratelimit::LoginLimiter>>,
+    /// Client connections accepted, open, at the cap, parked; the cap itself.
     pub conns: Arc<ConnStats>,
     /// The request series, when `--metrics-listen` is set.
     pub metrics: Option<Arc<Metrics>>,
@@ -42,7 +47,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Result<Self, String> {
         let upstream = Upstream::new(&config)?;
-        let shield = crate::shield::Shield::new(&config.shield)?;
+        let shield = Arc::new(crate::shield::Shield::new(&config.shield)?);
         let uri = |route: Route| config.auth_url.path(route.path());
         let uris = RouteUris {
             base: config.auth_url.path("/"),
@@ -55,18 +60,34 @@ impl AppState {
             .login_limit
             .as_ref()
             .map(crate::ratelimit::LoginLimiter::new)
-            .transpose()?;
+            .transpose()?
+            .map(Arc::new);
         let metrics = config.metrics_listen.map(|_| Arc::new(Metrics::new()));
         Ok(AppState {
             login_limiter,
             metrics,
-            conns: Arc::default(),
+            conns: Arc::new(ConnStats::new(config.max_connections)),
             config,
             upstream,
             uris,
             shutdown: Shutdown::new(),
             shield,
         })
+    }
+
+    /// The state of another worker runtime: a pool of its own, the rest shared with `self`.
+    #[must_use]
+    pub fn for_worker(&self) -> AppState {
+        AppState {
+            config: self.config.clone(),
+            upstream: self.upstream.for_worker(),
+            uris: self.uris.clone(),
+            shutdown: self.shutdown.clone(),
+            shield: self.shield.clone(),
+            login_limiter: self.login_limiter.clone(),
+            conns: self.conns.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }
 

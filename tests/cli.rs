@@ -527,3 +527,122 @@ fn open_file_hard_limit_below_max_connections_logs_one_warning() {
         assert!(line.contains(part), "{part:?} in {line}");
     }
 }
+
+/// The LISTEN sockets on `port` in `/proc/net/tcp` (state `0A`): one per worker.
+fn listening_sockets(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let mut fields = l.split_whitespace().skip(1);
+            fields.next() == Some(local.as_str()) && fields.nth(1) == Some("0A")
+        })
+        .count()
+}
+
+/// One keep-alive `GET /healthz` on `stream`; the response, or the read error (a timeout).
+fn keep_alive_healthz(stream: &mut TcpStream, limit: Duration) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(limit))?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: proxy\r\n\r\n")?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(br#"{"status":"ok"}"#) {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[test]
+fn two_workers_share_one_port_one_connection_cap_and_one_shutdown() {
+    let mut proxy = Running::start(
+        &[
+            "--dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--worker-threads",
+            "2",
+            "--max-connections",
+            "2",
+        ],
+        &[],
+    );
+    let addr = proxy.listening();
+    assert_eq!(listening_sockets(addr.port()), 2, "a listener per worker");
+
+    // Two clients hold the cap, whichever worker took each.
+    let mut first = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    let mut second = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    for stream in [&mut first, &mut second] {
+        let response = keep_alive_healthz(stream, WAIT).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    }
+    // A third waits in a listen backlog, neither worker accepts it...
+    let mut third = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    let waited = keep_alive_healthz(&mut third, Duration::from_millis(500));
+    let timed_out = waited.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(timed_out, "served past the shared cap: {waited:?}");
+    // ...until one of the two closes, then it is served.
+    drop(first);
+    third.set_read_timeout(Some(WAIT)).unwrap();
+    let mut rest = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !rest.ends_with(br#"{"status":"ok"}"#) {
+        let n = third.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed before the answer: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+        rest.extend_from_slice(&buf[..n]);
+    }
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    drop((second, third));
+
+    // Requests through the central service from many connections, spread by the kernel over
+    // both workers, each worker with its own upstream pool.
+    for n in 0..16 {
+        let mut stream = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let body = format!(r#"{{"email":"w{n}@example.com","password":"pw-{n}-long-enough"}}"#);
+        write!(
+            stream,
+            "POST /register HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 201 Created\r\n"),
+            "{response}"
+        );
+        assert!(
+            response.ends_with("\r\n\r\n{\"message\":\"User registered successfully\"}"),
+            "{response}"
+        );
+    }
+
+    proxy.signal("TERM");
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+    let drained = stderr
+        .iter()
+        .filter(|l| l.contains("shutdown complete"))
+        .count();
+    assert_eq!(drained, 2, "each worker drained: {stderr:?}");
+    let listening = stderr.iter().filter(|l| l.contains("listening on")).count();
+    assert_eq!(listening, 1, "exactly one `listening on` line: {stderr:?}");
+}

@@ -46,12 +46,13 @@ pub async fn serve<H: Handler>(
 ) -> io::Result<()> {
     let builder = Arc::new(connection_builder(&settings));
     let http1 = Arc::new(http1_builder(&settings));
-    let permits = Arc::new(Semaphore::new(
-        usize::try_from(settings.max_connections).unwrap_or(usize::MAX),
-    ));
+    let permits = stats.permits.clone();
     let mut connections = JoinSet::new();
-    // Gives a burst's freed memory back once connections have parked; ends with `serve`.
-    let _trimmer = AbortOnDrop(tokio::spawn(super::trim::run(stats.clone())));
+    // Gives a burst's freed memory back once connections have parked; ends with `serve`. The
+    // heap is the process's: with several workers, the first accept loop runs it.
+    let _trimmer = stats
+        .claim_trimmer()
+        .then(|| AbortOnDrop(tokio::spawn(super::trim::run(stats.clone()))));
     let mut acceptor = Acceptor {
         listener,
         make,
@@ -159,9 +160,12 @@ struct Acceptor<M> {
 impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
     /// Accepts connections until `stop` resolves.
     ///
-    /// At `--max-connections`, it stops calling `accept`: new connections wait in the kernel's
-    /// listen backlog (as nginx's `worker_connections` does) instead of being refused, and the
-    /// open ones are unaffected.
+    /// At `--max-connections` an accepted client waits, unserved, for a slot, and the loop
+    /// accepts nothing more: new connections wait in the kernel's listen backlog (as nginx's
+    /// `worker_connections` does) instead of being refused, and the open ones are unaffected.
+    /// A slot is taken only for a connection already accepted: with several workers (one
+    /// listener each) a slot freed anywhere goes to a worker that has a client waiting, never
+    /// to one idling on an empty listener.
     async fn run_until(
         &mut self,
         stop: impl std::future::Future<Output = ()>,
@@ -170,17 +174,6 @@ impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
         tokio::pin!(stop);
         loop {
             while connections.try_join_next().is_some() {}
-            if self.permits.available_permits() == 0 {
-                self.stats.hit_cap();
-            }
-            let permit = tokio::select! {
-                biased;
-                () = &mut stop => return,
-                permit = self.permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return, // the semaphore is never closed
-                },
-            };
             let accepted = tokio::select! {
                 biased;
                 () = &mut stop => return,
@@ -189,6 +182,19 @@ impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
             match accepted {
                 Ok((stream, peer)) => {
                     self.backoff = ACCEPT_BACKOFF_MIN;
+                    let permit = if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                        permit
+                    } else {
+                        self.stats.hit_cap();
+                        tokio::select! {
+                            biased;
+                            () = &mut stop => return,
+                            permit = self.permits.clone().acquire_owned() => match permit {
+                                Ok(permit) => permit,
+                                Err(_) => return, // the semaphore is never closed
+                            },
+                        }
+                    };
                     let connection = self.connection(stream, peer);
                     connections.spawn(connection.serve(permit));
                 }

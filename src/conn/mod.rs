@@ -56,8 +56,6 @@ pub struct Settings {
     pub header_timeout: Duration,
     /// `--client-send-timeout`.
     pub send_timeout: Duration,
-    /// `--max-connections`.
-    pub max_connections: u32,
     /// `--shutdown-delay`: how long the listener keeps accepting once shutdown is requested.
     pub shutdown_delay: Duration,
     /// `--shutdown-grace`: how long connections may take to drain.
@@ -69,7 +67,6 @@ impl Settings {
         Settings {
             header_timeout: config.client_header_timeout,
             send_timeout: config.client_send_timeout,
-            max_connections: config.max_connections,
             shutdown_delay: config.shutdown_delay,
             shutdown_grace: config.shutdown_grace,
         }

@@ -1,13 +1,19 @@
-//! Client connection counters the accept loop and the parking layer keep whether or not metrics are on: plain atomics, touched once per connection.
+//! Client connections of the whole process: the `--max-connections` cap every listener takes from, and the counters (plain atomics, touched once per connection) kept whether or not metrics are on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use super::park;
 
-/// Client connections as `/metrics` reports them.
-#[derive(Debug, Default)]
+/// Client connections as `/metrics` reports them, and the cap on them.
+#[derive(Debug)]
 pub struct ConnStats {
+    /// One permit per connection under `--max-connections`, shared by every worker's listener.
+    pub(super) permits: Arc<Semaphore>,
+    /// Whether one accept loop already runs the heap trimmer (it is process-wide).
+    trimming: AtomicBool,
     accepted: AtomicU64,
     closed: AtomicU64,
     at_cap: AtomicU64,
@@ -27,6 +33,26 @@ impl Drop for OpenConn {
 }
 
 impl ConnStats {
+    /// No connection yet, at most `max_connections` at once.
+    pub fn new(max_connections: u32) -> Self {
+        ConnStats {
+            permits: Arc::new(Semaphore::new(
+                usize::try_from(max_connections).unwrap_or(usize::MAX),
+            )),
+            trimming: AtomicBool::new(false),
+            accepted: AtomicU64::default(),
+            closed: AtomicU64::default(),
+            at_cap: AtomicU64::default(),
+            header_timeouts: AtomicU64::default(),
+            park: park::Stats::default(),
+        }
+    }
+
+    /// True for the first caller only: the accept loop that runs the trimmer.
+    pub(super) fn claim_trimmer(&self) -> bool {
+        !self.trimming.swap(true, Ordering::Relaxed)
+    }
+
     /// A connection was accepted; it counts as open while the guard lives.
     pub fn accepted(self: &Arc<Self>) -> OpenConn {
         self.accepted.fetch_add(1, Ordering::Relaxed);

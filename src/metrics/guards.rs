@@ -80,7 +80,7 @@ fn breaker(now: &mut Now, state: &AppState) {
 }
 
 fn login(now: &mut Now, state: &AppState) {
-    let limiter = state.login_limiter.as_ref();
+    let limiter = state.login_limiter.as_deref();
     now.counters(
         "auth_proxy_login_throttled",
         "POST /login answered 429 and not forwarded, by the limit hit: user (--login-rate-limit) or ip (--login-rate-limit-ip)",

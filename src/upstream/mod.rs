@@ -74,10 +74,13 @@ fn is_unprocessed(e: &hyper::Error) -> bool {
         })
 }
 
-/// Shared handle to the central service; clone it freely (the pool is shared).
+/// Handle to the central service; clone it freely. Clones share the pool; [`Upstream::for_worker`]
+/// gives a runtime its own pool and shares everything else.
 #[derive(Clone)]
 pub struct Upstream {
     pool: Arc<Pool>,
+    /// Every worker's pool, for the metrics (read at a scrape, written when a worker starts).
+    pools: Arc<std::sync::Mutex<Vec<Arc<Pool>>>>,
     /// `AUTH_URL`'s scheme and authority: what HTTP/2 requests carry.
     target: http::Uri,
     /// `AUTH_URL`'s `Host`, for the readiness probe.
@@ -127,8 +130,10 @@ impl Upstream {
             .wrap_connector(http);
 
         let target = config.auth_url.origin();
+        let pool = Pool::new(connector, target.clone(), config.pool_idle_timeout);
         Ok(Upstream {
-            pool: Pool::new(connector, target.clone(), config.pool_idle_timeout),
+            pools: Arc::new(std::sync::Mutex::new(vec![pool.clone()])),
+            pool,
             target,
             host: config.auth_url.host.clone(),
             timeout: config.upstream_timeout,
@@ -142,6 +147,22 @@ impl Upstream {
             breaker: Arc::new(Breaker::new(config.shield.breaker_failures)),
             counters: Arc::default(),
         })
+    }
+
+    /// The same central service for another runtime (`--worker-threads`): its own pool of
+    /// connections, whose I/O tasks run on that runtime, so a request never waits on another
+    /// thread's; the cap, breaker, health and counters stay shared.
+    #[must_use]
+    pub fn for_worker(&self) -> Upstream {
+        let pool = self.pool.empty_like();
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pool.clone());
+        Upstream {
+            pool,
+            ..self.clone()
+        }
     }
 
     /// Sends the request `build` makes and waits for the response head, within `--upstream-timeout`.
@@ -260,7 +281,13 @@ impl Upstream {
     /// Connections, retries, requests in flight and idle connections, as of now.
     pub fn snapshot(&self) -> Snapshot {
         let (in_flight, waiting) = self.limit.load();
-        let (idle_http1, http2) = self.pool.idle_counts();
+        let (idle_http1, http2) = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|pool| pool.idle_counts())
+            .fold((0, false), |(n, h2), (m, more)| (n + m, h2 || more));
         let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Snapshot {
             in_flight: as_u64(in_flight),

@@ -95,6 +95,15 @@ impl Pool {
         })
     }
 
+    /// A pool with no connections yet that dials the same service the same way.
+    pub fn empty_like(&self) -> Arc<Self> {
+        Pool::new(
+            self.connector.clone(),
+            self.target.clone(),
+            self.idle_timeout,
+        )
+    }
+
     fn idle(&self) -> MutexGuard<'_, Idle> {
         // Nothing panics while holding the lock; if something ever did, the list is still valid.
         self.idle

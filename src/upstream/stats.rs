@@ -47,9 +47,9 @@ pub struct Snapshot {
     pub in_flight: u64,
     /// Requests waiting for such a place.
     pub waiting: u64,
-    /// Idle pooled HTTP/1 connections.
+    /// Idle pooled HTTP/1 connections, all workers' pools together.
     pub idle_http1: u64,
-    /// Whether a shared HTTP/2 connection is pooled.
+    /// Whether a shared HTTP/2 connection is pooled (in any worker's pool).
     pub http2: bool,
 }
 
