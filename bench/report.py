@@ -427,7 +427,8 @@ def main():
     out.append("- `cargo bench --bench proxy`: criterion benches of the hot paths and an in-process end-to-end round trip.\n")
     # bench/shield.sh's measurements (coalescing, micro-cache), kept across runs of this script,
     # and bench/shield_nginx.sh's comparison of the same load with nginx.
-    for name in ("shield.md", "shield_nginx.md"):
+    # bench/workers.sh's 1- and 2-worker comparison likewise.
+    for name in ("shield.md", "shield_nginx.md", "workers.md"):
         kept = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
         if os.path.exists(kept):
             with open(kept, encoding="utf-8") as f:

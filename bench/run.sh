@@ -5,6 +5,8 @@
 #                                plus ~12 for the PGO build the first time)
 #   BENCH_QUICK=1 bench/run.sh   quick run: 2 rounds of 3 s (~4 min)
 #   BENCH_PROXY_ARGS="--worker-threads 2" bench/run.sh   extra auth-proxy flags, to try a lever
+#   bench/workers.sh             every core: 1 and 2 workers against nginx's, unpinned (~6 min;
+#                                writes bench/workers.md, which the report carries)
 #   BENCH_BUILD=release bench/run.sh   measure plain `cargo build --release` instead of the PGO
 #                                build (bench/pgo.sh, the default; ~12 min more the first time)
 #   BENCH_PHASES="instructions idle" bench/run.sh   only these phases (load tls instructions idle
