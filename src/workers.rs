@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use crate::state::AppState;
 
@@ -68,11 +69,14 @@ pub fn spawn(index: usize, listener: TcpListener, state: AppState) -> io::Result
                 .enable_all()
                 .build()
                 .and_then(|runtime| {
-                    runtime.block_on(async move {
+                    // The accept loop's own lines (shutdown, drain) say which worker logged them.
+                    let span = tracing::info_span!("worker", n = index);
+                    let serve = async move {
                         let listener = TcpListener::from_std(listener)?;
                         let never = std::future::pending();
                         crate::service::serve(listener, Arc::new(state), never).await
-                    })
+                    };
+                    runtime.block_on(serve.instrument(span))
                 });
             let _ = done.send(served);
         })?;
