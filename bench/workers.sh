@@ -26,6 +26,9 @@ PROXY_CPU=0,1
 LOAD_CPU=0,1
 TARGETS=${BENCH_WORKERS_TARGETS:-nginx1 nginx2 ap1 ap2}
 CONNS=${BENCH_WORKERS_CONNS:-8 64 256}
+# BENCH_WORKERS_COALESCE=on: auth-proxy with its default coalescing, whose map every worker
+# shares (one token here, so every request that overlaps another joins it).
+COALESCE=${BENCH_WORKERS_COALESCE:-off}
 PORT=18095
 
 # start_target NAME: sets PIDS (the processes whose CPU time counts) and TARGET_PORT.
@@ -52,13 +55,13 @@ start_target() {
       ;;
     ap1 | ap2)
       launch "$BIN" "$PORT" "$OUT/workers-$1.log" --auth-url "http://127.0.0.1:$STUB_HTTP" \
-        --access-log off --protected-coalesce off --worker-threads "${1#ap}"
+        --access-log off --protected-coalesce "$COALESCE" --worker-threads "${1#ap}"
       PIDS=("$LAUNCHED")
       ;;
     ap2ws)
       [ -x "${BENCH_WS_BIN:-}" ] || { log "ap2ws needs BENCH_WS_BIN (a build from before src/workers.rs)"; exit 1; }
       launch "$BENCH_WS_BIN" "$PORT" "$OUT/workers-$1.log" --auth-url "http://127.0.0.1:$STUB_HTTP" \
-        --access-log off --protected-coalesce off --worker-threads 2
+        --access-log off --protected-coalesce "$COALESCE" --worker-threads 2
       PIDS=("$LAUNCHED")
       ;;
     *) log "unknown target $1"; exit 1 ;;
