@@ -39,7 +39,9 @@ pub async fn run(stats: Arc<ConnStats>) {
     loop {
         ticks.tick().await;
         if bursts.ended(idled()) {
-            release_free_memory();
+            // Off the worker: a walk of every arena's free lists must not stall the clients
+            // this runtime serves (with several workers it is one of them).
+            let _ = tokio::task::spawn_blocking(release_free_memory).await;
         }
     }
 }
