@@ -8,16 +8,18 @@
 # perf falls back to the cpu-clock software event where the VM has no hardware counters. The
 # binary is the one bench/run.sh measures: the PGO build unless BENCH_BUILD=release (quicker).
 set -euo pipefail
+#   BENCH_PROFILE_SCRIPT=login.lua bench/profile.sh   another route (a script in bench/wrk/)
 # shellcheck source=bench/run.sh
 source "$(dirname "$0")/run.sh"
+PROFILE_SCRIPT=${BENCH_PROFILE_SCRIPT:-protected.lua}
 
 SECONDS_UNDER_LOAD=${BENCH_PROFILE_SECONDS:-8}
 
 profile_perf() {
   local report=$OUT/profile.txt
   start_proxy off "http://127.0.0.1:$STUB_HTTP"
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$BENCH/wrk/protected.lua" "http://127.0.0.1:$AP_PORT/" >/dev/null
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$((SECONDS_UNDER_LOAD + 2))s" -s "$BENCH/wrk/protected.lua" \
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d2s -s "$BENCH/wrk/$PROFILE_SCRIPT" "http://127.0.0.1:$AP_PORT/" >/dev/null
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"$((SECONDS_UNDER_LOAD + 2))s" -s "$BENCH/wrk/$PROFILE_SCRIPT" \
     "http://127.0.0.1:$AP_PORT/" >"$OUT/profile-wrk.txt" &
   local wrk_pid=$!
   STARTED+=("$wrk_pid")
@@ -49,7 +51,7 @@ profile_callgrind() {
   RUNNER=()
   AP_PID=$LAUNCHED
   # A fixed number of requests (wrk cannot count, so: 64 connections for a bounded time, logged).
-  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${SECONDS_UNDER_LOAD}s" -s "$BENCH/wrk/protected.lua" \
+  taskset -c "$LOAD_CPU" wrk -t1 -c64 -d"${SECONDS_UNDER_LOAD}s" -s "$BENCH/wrk/$PROFILE_SCRIPT" \
     "http://127.0.0.1:$AP_PORT/" | tee "$OUT/callgrind-wrk.txt" | grep '^RESULT' >&2
   stop "$AP_PID"
   callgrind_annotate --inclusive=no "$OUT/callgrind.out" >"$OUT/callgrind-full.txt" 2>/dev/null || true

@@ -69,8 +69,7 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
         0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
         n => n,
     };
-    // One listener alone is bound without SO_REUSEPORT: a second proxy started by mistake on
-    // the same port then fails ("in use") instead of quietly taking half the connections.
+    // One listener alone needs no SO_REUSEPORT; several refuse a port already in use too.
     let bound = if workers == 1 {
         TcpListener::bind(cli.listen).await.map(|l| vec![l])
     } else {
@@ -88,13 +87,6 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     let Some(listener) = listeners.next() else {
         return config_error("--listen/LISTEN_ADDR: no listener bound");
     };
-    let mut others = Vec::with_capacity(listeners.len());
-    for (index, listener) in (1..).zip(listeners) {
-        match auth_proxy::workers::spawn(index, listener, state.for_worker()) {
-            Ok(worker) => others.push(worker),
-            Err(e) => return config_error(&format!("cannot start worker {index}: {e}")),
-        }
-    }
     let state = Arc::new(state);
     let metrics_at = match cli.metrics_listen {
         Some(addr) => match auth_proxy::metrics::start(addr, &state).await {
@@ -109,12 +101,21 @@ async fn run(cli: Cli, nofile: rlimit::Raised) -> ExitCode {
     nofile.warn_if_short(
         max_connections,
         upstream,
-        rlimit::needed(max_connections, upstream, cli.dev),
+        rlimit::needed(max_connections, upstream, cli.dev, workers),
     );
-    match listener.local_addr() {
-        Ok(addr) => eprintln!("auth-proxy listening on http://{addr}"),
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
         Err(e) => return config_error(&format!("--listen/LISTEN_ADDR: {e}")),
+    };
+    // The other workers start serving only once nothing can fail any more.
+    let mut others = Vec::with_capacity(listeners.len());
+    for (index, listener) in (1..).zip(listeners) {
+        match auth_proxy::workers::spawn(index, listener, state.for_worker()) {
+            Ok(worker) => others.push(worker),
+            Err(e) => return config_error(&format!("cannot start worker {index}: {e}")),
+        }
     }
+    eprintln!("auth-proxy listening on http://{addr}");
     if let Some(addr) = metrics_at {
         eprintln!("auth-proxy metrics at http://{addr}/metrics");
     }

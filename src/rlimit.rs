@@ -15,6 +15,16 @@ use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 /// the log writer, the dev service's listener, a CA file while it is read; with room to spare.
 pub const RESERVED_FDS: u64 = 64;
 
+/// What each worker beyond the first adds (`--worker-threads`): its listener, its runtime's
+/// epoll and waker, and a client accepted at the cap and waiting for a slot.
+pub const FDS_PER_EXTRA_WORKER: u64 = 4;
+
+/// The descriptors besides connections, for `workers` worker threads.
+pub fn reserved(workers: usize) -> u64 {
+    let extra = u64::try_from(workers.saturating_sub(1)).unwrap_or(u64::MAX);
+    RESERVED_FDS.saturating_add(extra.saturating_mul(FDS_PER_EXTRA_WORKER))
+}
+
 /// A soft and hard limit; `None` is unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
@@ -42,10 +52,11 @@ pub fn target(limit: Limit) -> Option<Option<u64>> {
 }
 
 /// Descriptors the configuration can use at once: client connections, upstream connections
-/// (twice with `--dev`, whose in-process service accepts each of them), and [`RESERVED_FDS`].
-pub fn needed(max_connections: u32, upstream: u64, dev: bool) -> u64 {
+/// (twice with `--dev`, whose in-process service accepts each of them; every worker's pool
+/// together stays within `--upstream-max-connections`), and [`reserved`].
+pub fn needed(max_connections: u32, upstream: u64, dev: bool, workers: usize) -> u64 {
     let upstream = if dev { upstream * 2 } else { upstream };
-    u64::from(max_connections) + upstream + RESERVED_FDS
+    u64::from(max_connections) + upstream + reserved(workers)
 }
 
 /// Whether `soft` falls short of `needed`.
@@ -89,6 +100,9 @@ impl Raised {
     /// One warning line if the limit in force cannot hold `needed` descriptors.
     /// `upstream` is `--upstream-max-connections`; `needed` is [`needed`]'s answer.
     pub fn warn_if_short(&self, max_connections: u32, upstream: u64, needed: u64) {
+        let reserved = needed
+            .saturating_sub(u64::from(max_connections))
+            .saturating_sub(upstream);
         if !short(self.soft, needed) {
             return;
         }
@@ -105,10 +119,10 @@ impl Raised {
             max_connections,
             upstream_connections = upstream,
             setrlimit_error = error,
-            "open-file limit {limit} is below --max-connections + upstream connections + {RESERVED_FDS} = {needed}; \
+            "open-file limit {limit} is below --max-connections + upstream connections + {reserved} = {needed}; \
              past about {} clients, accepts fail with EMFILE: raise the hard limit (ulimit -Hn, LimitNOFILE=) \
              or lower --max-connections",
-            limit.saturating_sub(upstream + RESERVED_FDS),
+            limit.saturating_sub(upstream + reserved),
         );
     }
 }
@@ -131,12 +145,13 @@ mod tests {
 
     #[test]
     fn connections_plus_upstream_plus_reserve_must_fit() {
-        assert_eq!(needed(25_000, 256, false), 25_320);
-        assert_eq!(needed(25_000, 256, true), 25_576);
-        assert!(short(Some(1024), needed(25_000, 256, false)));
-        assert!(!short(Some(524_288), needed(25_000, 256, false)));
+        assert_eq!(needed(25_000, 256, false, 1), 25_320);
+        assert_eq!(needed(25_000, 256, true, 1), 25_576);
+        assert_eq!(needed(25_000, 256, false, 32), 25_320 + 31 * 4);
+        assert!(short(Some(1024), needed(25_000, 256, false, 1)));
+        assert!(!short(Some(524_288), needed(25_000, 256, false, 1)));
         assert!(!short(None, u64::MAX));
-        assert!(!short(Some(1344), needed(1024, 256, false)));
-        assert!(short(Some(1343), needed(1024, 256, false)));
+        assert!(!short(Some(1344), needed(1024, 256, false, 1)));
+        assert!(short(Some(1343), needed(1024, 256, false, 1)));
     }
 }

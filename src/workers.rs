@@ -1,11 +1,13 @@
 //! Every core: one single-threaded runtime per worker thread, each accepting on its own `SO_REUSEPORT` listener with its own upstream pool.
 //!
 //! This is nginx's shape (a worker per core, `listen … reuseport`, keep-alive connections per
-//! worker) inside one process. A request never leaves the thread that accepted its connection,
-//! so nothing on its path waits on another thread: no work stealing, no cross-thread wake-up
-//! for an upstream connection's I/O. What must be one per process stays one and is shared
+//! worker) inside one process. A request stays on the thread that accepted its connection: no
+//! work stealing, no cross-thread wake-up for an upstream connection's I/O. What must be one per process stays one and is shared
 //! through [`AppState::for_worker`]: the `--max-connections` cap, the upstream in-flight cap
 //! and breaker, the shield, the login limiter, the metrics and the shutdown.
+//!
+//! Two things still cross threads: the Redis login limiter's one connection (its I/O task runs
+//! on the runtime that dialled it) and, with `--dev`, the development auth service (worker 0).
 //!
 //! Measured against tokio's work-stealing runtime with the same thread count in
 //! BENCHMARKS.md ("Every core"); the kernel spreads new connections over the listeners by a
@@ -27,7 +29,15 @@ const BACKLOG: u32 = 1024;
 
 /// `count` listeners on `addr`, all on one port (with port 0, the one the kernel gave the
 /// first), each with `SO_REUSEPORT` so that the kernel spreads new connections over them.
+///
+/// A port some other socket listens on is refused ("in use") first: with `SO_REUSEPORT` alone,
+/// a second proxy started by mistake under the same user would join the group and quietly take
+/// a share of the connections.
 pub fn bind(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    if addr.port() != 0 {
+        // Without SO_REUSEPORT: fails on any listener already there, reuseport or not.
+        drop(std::net::TcpListener::bind(addr)?);
+    }
     let first = bind_one(addr)?;
     let addr = first.local_addr()?;
     let mut listeners = Vec::with_capacity(count);
@@ -73,11 +83,15 @@ pub fn spawn(index: usize, listener: TcpListener, state: AppState) -> io::Result
                     let span = tracing::info_span!("worker", n = index);
                     let serve = async move {
                         let listener = TcpListener::from_std(listener)?;
-                        let never = std::future::pending();
-                        crate::service::serve(listener, Arc::new(state), never).await
+                        crate::service::serve_until_drained(listener, Arc::new(state)).await
                     };
                     runtime.block_on(serve.instrument(span))
                 });
+            if let Err(e) = &served {
+                // At once, not only when the process stops: its listener is closed, and the
+                // kernel sends its share of new connections to the other workers.
+                tracing::error!(worker = index, error = %e, "worker stopped");
+            }
             let _ = done.send(served);
         })?;
     Ok(Worker { done: finished })

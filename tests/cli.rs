@@ -350,6 +350,23 @@ impl Running {
         }
     }
 
+    /// Waits for the `metrics at http://IP:PORT/metrics` line and returns the address.
+    fn metrics_addr(&mut self) -> SocketAddr {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no `metrics at` line; stderr so far {:?}", self.seen));
+            self.seen.push(line.clone());
+            if let Some((_, rest)) = line.split_once("metrics at http://") {
+                let at = rest.trim_end_matches("/metrics");
+                return at.parse().expect("IP:PORT before /metrics");
+            }
+        }
+    }
+
     /// Sends `signal` (by name, e.g. `TERM`) with the `kill` command.
     fn signal(&self, signal: &str) {
         let status = Command::new("kill")
@@ -506,9 +523,17 @@ fn open_file_soft_limit_is_raised_to_the_hard_limit_at_start() {
 #[test]
 fn open_file_hard_limit_below_max_connections_logs_one_warning() {
     let auth = local_auth_url();
+    // One worker: each further one reserves a few descriptors more (rlimit::reserved).
     let mut proxy = Running::start_with_limits(
         "ulimit -n 512",
-        &["--listen", "127.0.0.1:0", "--auth-url", &auth],
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-url",
+            &auth,
+            "--worker-threads",
+            "1",
+        ],
     );
     let addr = proxy.listening();
     assert_serves_healthz(addr);
@@ -558,6 +583,54 @@ fn keep_alive_healthz(stream: &mut TcpStream, limit: Duration) -> std::io::Resul
     Ok(String::from_utf8_lossy(&got).into_owned())
 }
 
+/// The value of the sample `series` (name and labels, as printed) in a Prometheus scrape.
+fn sample(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in {scrape}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Reads until the `/healthz` answer is complete; the bytes so far on EOF or error.
+fn read_healthz(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(br#"{"status":"ok"}"#) {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// `POST /register` for `email` over a fresh connection; asserts the dev service's 201.
+fn register_once(addr: SocketAddr, email: &str) {
+    let mut stream = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let body = format!(r#"{{"email":"{email}","password":"long-enough-password"}}"#);
+    write!(
+        stream,
+        "POST /register HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 201 Created\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.ends_with("\r\n\r\n{\"message\":\"User registered successfully\"}"),
+        "{response}"
+    );
+}
+
 #[test]
 fn two_workers_share_one_port_one_connection_cap_and_one_shutdown() {
     let mut proxy = Running::start(
@@ -565,14 +638,19 @@ fn two_workers_share_one_port_one_connection_cap_and_one_shutdown() {
             "--dev",
             "--listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--worker-threads",
             "2",
             "--max-connections",
             "2",
+            "--upstream-max-connections",
+            "1",
         ],
         &[],
     );
     let addr = proxy.listening();
+    let metrics = proxy.metrics_addr();
     assert_eq!(listening_sockets(addr.port()), 2, "a listener per worker");
 
     // Two clients hold the cap, whichever worker took each.
@@ -582,58 +660,57 @@ fn two_workers_share_one_port_one_connection_cap_and_one_shutdown() {
         let response = keep_alive_healthz(stream, WAIT).unwrap();
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
     }
-    // A third waits in a listen backlog, neither worker accepts it...
-    let mut third = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-    let waited = keep_alive_healthz(&mut third, Duration::from_millis(500));
-    let timed_out = waited.as_ref().is_err_and(|e| {
-        matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    // Six more wait (one accepted per worker, the rest in the listen backlogs): with a cap per
+    // worker rather than one for the process, those the kernel gave the other worker would be
+    // served at once.
+    let mut waiting: Vec<TcpStream> = (0..6)
+        .map(|_| TcpStream::connect_timeout(&addr, WAIT).unwrap())
+        .collect();
+    for stream in &mut waiting {
+        // `Connection: close`: each frees its slot for the next once answered.
+        write!(
+            stream,
+            "GET /healthz HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n"
         )
-    });
-    assert!(timed_out, "served past the shared cap: {waited:?}");
-    // ...until one of the two closes, then it is served.
-    drop(first);
-    third.set_read_timeout(Some(WAIT)).unwrap();
-    let mut rest = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !rest.ends_with(br#"{"status":"ok"}"#) {
-        let n = third.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "closed before the answer: {:?}",
-            String::from_utf8_lossy(&rest)
-        );
-        rest.extend_from_slice(&buf[..n]);
+        .unwrap();
     }
-    let rest = String::from_utf8_lossy(&rest);
-    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
-    drop((second, third));
+    std::thread::sleep(Duration::from_millis(300));
+    for stream in &mut waiting {
+        stream.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let read = stream.read(&mut byte);
+        let nothing = read
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock);
+        assert!(nothing, "served past the shared cap: {read:?}");
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    // Once the two close, every waiting client is served, two at a time.
+    drop((first, second));
+    for stream in &mut waiting {
+        let response = read_healthz(stream);
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+    }
+    drop(waiting);
 
     // Requests through the central service from many connections, spread by the kernel over
     // both workers, each worker with its own upstream pool.
     for n in 0..16 {
-        let mut stream = TcpStream::connect_timeout(&addr, WAIT).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let body = format!(r#"{{"email":"w{n}@example.com","password":"pw-{n}-long-enough"}}"#);
-        write!(
-            stream,
-            "POST /register HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        assert!(
-            response.starts_with("HTTP/1.1 201 Created\r\n"),
-            "{response}"
-        );
-        assert!(
-            response.ends_with("\r\n\r\n{\"message\":\"User registered successfully\"}"),
-            "{response}"
-        );
+        register_once(addr, &format!("w{n}@example.com"));
     }
+    // Both pools dialled (the kernel spread 16 connections over both listeners; all on one
+    // has odds of 1 in 32768), yet at most one connection stays open to the central service:
+    // `--upstream-max-connections` holds for every pool together.
+    let scrape = http_get(metrics, "/metrics");
+    let created = sample(
+        &scrape,
+        r#"auth_proxy_upstream_connections_created_total{result="ok"}"#,
+    );
+    assert!(created >= 2.0, "one pool did all the work: {scrape}");
+    let idle = sample(&scrape, r#"auth_proxy_upstream_connections{state="idle"}"#);
+    assert!(idle <= 1.0, "{idle} idle upstream connections, cap 1");
 
     proxy.signal("TERM");
     let (status, stderr) = proxy.finish();
@@ -645,4 +722,87 @@ fn two_workers_share_one_port_one_connection_cap_and_one_shutdown() {
     assert_eq!(drained, 2, "each worker drained: {stderr:?}");
     let listening = stderr.iter().filter(|l| l.contains("listening on")).count();
     assert_eq!(listening, 1, "exactly one `listening on` line: {stderr:?}");
+}
+
+#[test]
+fn a_client_waiting_at_the_cap_is_served_during_the_shutdown_delay() {
+    let auth = local_auth_url();
+    let mut proxy = Running::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-url",
+            &auth,
+            "--worker-threads",
+            "1",
+            "--max-connections",
+            "1",
+            "--shutdown-delay",
+            "3s",
+        ],
+        &[],
+    );
+    let addr = proxy.listening();
+    let mut holder = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    let response = keep_alive_healthz(&mut holder, WAIT).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    let mut waiting = TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    write!(waiting, "GET /healthz HTTP/1.1\r\nHost: proxy\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    proxy.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // The slot frees during --shutdown-delay: the client accepted at the cap gets it.
+    drop(holder);
+    waiting.set_read_timeout(Some(WAIT)).unwrap();
+    let response = read_healthz(&mut waiting);
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with(r#"{"status":"ok"}"#), "{response}");
+    drop(waiting);
+    let (status, stderr) = proxy.finish();
+    assert_eq!(status.code(), Some(0), "stderr {stderr:?}");
+}
+
+#[test]
+fn a_second_proxy_on_a_port_in_use_exits_2_whatever_the_worker_count() {
+    let auth = local_auth_url();
+    let mut proxy = Running::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-url",
+            &auth,
+            "--worker-threads",
+            "2",
+        ],
+        &[],
+    );
+    let addr = proxy.listening();
+    let port = addr.to_string();
+    for workers in ["1", "2"] {
+        let second = run(
+            &[
+                "--listen",
+                &port,
+                "--auth-url",
+                &auth,
+                "--worker-threads",
+                workers,
+            ],
+            &[],
+        );
+        assert_eq!(second.status.code(), Some(2), "{}", second.stderr);
+        assert!(
+            second.stderr.contains("--listen/LISTEN_ADDR: cannot bind")
+                && second.stderr.contains("in use"),
+            "{}",
+            second.stderr
+        );
+    }
+    assert_eq!(
+        listening_sockets(addr.port()),
+        2,
+        "still only the first proxy's two"
+    );
+    proxy.signal("TERM");
+    assert_eq!(proxy.finish().0.code(), Some(0));
 }

@@ -63,6 +63,7 @@ pub async fn serve<H: Handler>(
         shutdown: shutdown.clone(),
         stats,
         backoff: ACCEPT_BACKOFF_MIN,
+        waiting: None,
     };
 
     acceptor
@@ -155,6 +156,10 @@ struct Acceptor<M> {
     shutdown: Shutdown,
     stats: Arc<ConnStats>,
     backoff: Duration,
+    /// A client accepted at `--max-connections`, waiting for a slot; kept across the two
+    /// `run_until` calls, so a shutdown request does not drop it (it is served during
+    /// `--shutdown-delay` if a slot frees, and closed with the listener if none does).
+    waiting: Option<(TcpStream, SocketAddr)>,
 }
 
 impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
@@ -174,6 +179,21 @@ impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
         tokio::pin!(stop);
         loop {
             while connections.try_join_next().is_some() {}
+            if let Some((stream, peer)) = self.waiting.take() {
+                let permit = tokio::select! {
+                    biased;
+                    () = &mut stop => {
+                        self.waiting = Some((stream, peer));
+                        return;
+                    }
+                    permit = self.permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return, // the semaphore is never closed
+                    },
+                };
+                let connection = self.connection(stream, peer);
+                connections.spawn(connection.serve(permit));
+            }
             let accepted = tokio::select! {
                 biased;
                 () = &mut stop => return,
@@ -182,21 +202,13 @@ impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
             match accepted {
                 Ok((stream, peer)) => {
                     self.backoff = ACCEPT_BACKOFF_MIN;
-                    let permit = if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-                        permit
+                    if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                        let connection = self.connection(stream, peer);
+                        connections.spawn(connection.serve(permit));
                     } else {
                         self.stats.hit_cap();
-                        tokio::select! {
-                            biased;
-                            () = &mut stop => return,
-                            permit = self.permits.clone().acquire_owned() => match permit {
-                                Ok(permit) => permit,
-                                Err(_) => return, // the semaphore is never closed
-                            },
-                        }
-                    };
-                    let connection = self.connection(stream, peer);
-                    connections.spawn(connection.serve(permit));
+                        self.waiting = Some((stream, peer));
+                    }
                 }
                 Err(e) if is_per_connection(&e) => {
                     tracing::debug!(error = %e, "accept: peer gave up");

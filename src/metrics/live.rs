@@ -127,7 +127,7 @@ fn connections(now: &mut Now, state: &AppState) {
     );
     now.counter(
         "auth_proxy_client_connections_at_cap",
-        "Times --max-connections was reached and accepting paused (new clients wait in the backlog)",
+        "Clients accepted at --max-connections that had to wait for a slot (accepting paused meanwhile; new clients wait in the backlog)",
         at_cap,
     );
     now.counter(
@@ -158,7 +158,7 @@ fn upstream(now: &mut Now, state: &AppState) {
     );
     now.gauge(
         "auth_proxy_upstream_h2_streams",
-        "Requests in flight on the shared HTTP/2 connection to the central service",
+        "Requests in flight on the HTTP/2 connections to the central service (one per worker)",
         signed(h2_streams),
     );
     now.gauge(

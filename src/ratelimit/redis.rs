@@ -169,6 +169,7 @@ impl RedisLimiter {
 
 /// Connects, backing off while Redis refuses; stops once connected or once the limiter is gone.
 async fn dial(client: Client, link: Weak<Link>) {
+    let _dialling = Dialling(link.clone());
     let config = AsyncConnectionConfig::new().set_connection_timeout(Some(CONNECT_TIMEOUT));
     let mut backoff = RECONNECT_MIN;
     loop {
@@ -179,13 +180,25 @@ async fn dial(client: Client, link: Weak<Link>) {
         if let Ok(conn) = attempt {
             shared.set(Some(conn));
             shared.timeouts.store(0, Ordering::Relaxed);
-            shared.reconnecting.store(false, Ordering::Release);
             tracing::info!(target: "ratelimit", "login rate limit: connected to Redis");
             return;
         }
         drop(shared);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// Clears `reconnecting` however [`dial`] ends: connected, the limiter gone, or the task
+/// dropped with its runtime (with several workers, one that drained first), so that the
+/// next failed check dials again instead of finding a dial that will never finish.
+struct Dialling(Weak<Link>);
+
+impl Drop for Dialling {
+    fn drop(&mut self) {
+        if let Some(link) = self.0.upgrade() {
+            link.reconnecting.store(false, Ordering::Release);
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use breaker::{Breaker, Outcome};
 pub use breaker::{BreakerStats, State as BreakerState};
 use limit::Limit;
 pub use pool::{BodyError, BodyStalled, UpstreamBody};
-use pool::{ConnectError, Pool, SendError, Sender};
+use pool::{ConnectError, Pool, SendError, Sender, Sockets};
 
 /// How long a central-service answer keeps `/readyz` green without a fresh probe.
 const ANSWERED_RECENTLY: Duration = Duration::from_secs(5);
@@ -130,16 +130,20 @@ impl Upstream {
             .wrap_connector(http);
 
         let target = config.auth_url.origin();
-        let pool = Pool::new(connector, target.clone(), config.pool_idle_timeout);
+        let max = usize::try_from(config.upstream_max_connections).unwrap_or(usize::MAX);
+        let pool = Pool::new(
+            connector,
+            target.clone(),
+            config.pool_idle_timeout,
+            Sockets::new(max),
+        );
         Ok(Upstream {
             pools: Arc::new(std::sync::Mutex::new(vec![pool.clone()])),
             pool,
             target,
             host: config.auth_url.host.clone(),
             timeout: config.upstream_timeout,
-            limit: Limit::new(
-                usize::try_from(config.upstream_max_connections).unwrap_or(usize::MAX),
-            ),
+            limit: Limit::new(max),
             health: Arc::new(Health {
                 epoch: Instant::now(),
                 last_answer_ms: AtomicU64::new(0),

@@ -18,6 +18,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -39,12 +40,54 @@ type Connector = HttpsConnector<HttpConnector>;
 type RequestBody = Full<Bytes>;
 
 pub struct Pool {
+    /// Connections open to the central service, every worker's pool counted.
+    sockets: Arc<Sockets>,
     connector: Connector,
     /// `AUTH_URL`'s scheme and authority: what is dialled, and what HTTP/2 requests carry.
     target: Uri,
     idle_timeout: Duration,
     http1: http1::Builder,
     idle: Mutex<Idle>,
+}
+
+/// Connections open to the central service across every worker's pool, and how many may stay
+/// open: `--upstream-max-connections`. Busy ones are already bounded by the shared in-flight
+/// [`Limit`](super::limit::Limit); this bounds idle ones too, which each worker's pool would
+/// otherwise keep up to the cap on its own (N workers, N × the cap).
+#[derive(Debug)]
+pub struct Sockets {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl Sockets {
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Sockets {
+            open: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// One open connection in [`Sockets`], until dropped with its connection task.
+struct OpenSocket(Arc<Sockets>);
+
+impl OpenSocket {
+    fn new(sockets: &Arc<Sockets>) -> Self {
+        sockets.open.fetch_add(1, Ordering::Relaxed);
+        OpenSocket(sockets.clone())
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -81,12 +124,18 @@ pub enum ConnectError {
 }
 
 impl Pool {
-    pub fn new(connector: Connector, target: Uri, idle_timeout: Duration) -> Arc<Self> {
+    pub fn new(
+        connector: Connector,
+        target: Uri,
+        idle_timeout: Duration,
+        sockets: Arc<Sockets>,
+    ) -> Arc<Self> {
         let mut http1 = http1::Builder::new();
         // Auth requests and answers are small: one copy into hyper's buffer and one `write`
         // beat a two-slice `writev` (as on the server side, see conn/accept.rs).
         http1.writev(false);
         Arc::new(Pool {
+            sockets,
             connector,
             target,
             idle_timeout,
@@ -101,6 +150,7 @@ impl Pool {
             self.connector.clone(),
             self.target.clone(),
             self.idle_timeout,
+            self.sockets.clone(),
         )
     }
 
@@ -154,7 +204,7 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(ConnectError::Handshake)?;
-            spawn_connection(connection, "HTTP/2");
+            spawn_connection(connection, "HTTP/2", OpenSocket::new(&self.sockets));
             let mut idle = self.idle();
             if let Some((shared, _)) = &idle.http2 {
                 if !shared.is_closed() {
@@ -172,7 +222,7 @@ impl Pool {
                 .handshake(io)
                 .await
                 .map_err(ConnectError::Handshake)?;
-            spawn_connection(connection, "HTTP/1");
+            spawn_connection(connection, "HTTP/1", OpenSocket::new(&self.sockets));
             Ok(Sender::Http1(sender))
         }
     }
@@ -212,7 +262,9 @@ impl Pool {
     }
 
     fn put(self: &Arc<Self>, sender: http1::SendRequest<RequestBody>) {
-        if sender.is_closed() {
+        // Over the cap (other workers' pools hold idle ones too): dropping the only sender
+        // of an idle connection closes it.
+        if sender.is_closed() || self.sockets.open() > self.sockets.max {
             return;
         }
         let mut idle = self.idle();
@@ -236,8 +288,10 @@ impl Pool {
 fn spawn_connection(
     connection: impl Future<Output = hyper::Result<()>> + Send + 'static,
     protocol: &'static str,
+    open: OpenSocket,
 ) {
     tokio::spawn(async move {
+        let _open = open;
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, protocol, "central service connection ended");
         }
