@@ -2,9 +2,10 @@
 //!
 //! This is nginx's shape (a worker per core, `listen … reuseport`, keep-alive connections per
 //! worker) inside one process. A request stays on the thread that accepted its connection: no
-//! work stealing, no cross-thread wake-up for an upstream connection's I/O. What must be one per process stays one and is shared
-//! through [`AppState::for_worker`]: the `--max-connections` cap, the upstream in-flight cap
-//! and breaker, the shield, the login limiter, the metrics and the shutdown.
+//! work stealing, no cross-thread wake-up for an upstream connection's I/O. What must be one
+//! per process stays one and is shared through [`AppState::for_worker`]: the
+//! `--max-connections` cap, the upstream caps (requests in flight, connections open across
+//! every pool) and breaker, the shield, the login limiter, the metrics and the shutdown.
 //!
 //! Two things still cross threads: the Redis login limiter's one connection (its I/O task runs
 //! on the runtime that dialled it) and, with `--dev`, the development auth service (worker 0).
