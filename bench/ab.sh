@@ -66,11 +66,16 @@ ab_load() {
 ab_memory() {
   [ "${BENCH_AB_MEMORY:-0}" = 1 ] || return 0
   make_big_file
+  # Both binaries copied afresh, so both files are wholly in the page cache: the kernel maps
+  # more of such a file at each fault (fault-around), and RSS otherwise followed how recently
+  # each binary was built or copied (0.7 MiB of RssFile between two copies of the same bytes).
+  cp "$BIN_A" "$OUT/ab-A.bin"
+  cp "$BIN_B" "$OUT/ab-B.bin"
   local rep side bin args envs
   for rep in $(seq "${BENCH_AB_MEMORY_REPS:-3}"); do
     for side in A B; do
-      if [ "$side" = A ]; then bin=$BIN_A args=${BENCH_A_ARGS:-} envs=${BENCH_A_ENV:-}
-      else bin=$BIN_B args=${BENCH_B_ARGS:-} envs=${BENCH_B_ENV:-}; fi
+      if [ "$side" = A ]; then bin=$OUT/ab-A.bin args=${BENCH_A_ARGS:-} envs=${BENCH_A_ENV:-}
+      else bin=$OUT/ab-B.bin args=${BENCH_B_ARGS:-} envs=${BENCH_B_ENV:-}; fi
       start_side "$side" "$bin" "$AP_PORT" "$args" "$envs"
       idle_burst "$side" "$SIDE_PID" "$AP_PORT"
       stop "$SIDE_PID"
