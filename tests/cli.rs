@@ -298,6 +298,13 @@ impl Running {
         Self::spawn(command(args, env))
     }
 
+    /// The binary on `127.0.0.1:0` in front of `auth` (a loopback `AUTH_URL`), plus `extra`.
+    fn on_loopback(auth: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--auth-url", auth];
+        args.extend_from_slice(extra);
+        Self::start(&args, &[])
+    }
+
     /// Starts the binary from a shell that first runs `limits` (`ulimit` commands) and then
     /// `exec`s it, so that it runs as the same process with those limits.
     fn start_with_limits(limits: &str, args: &[&str]) -> Self {
@@ -417,7 +424,7 @@ fn assert_serves_healthz(addr: SocketAddr) {
 #[test]
 fn listen_on_port_0_prints_one_listening_line_serves_and_exits_0_on_sigterm() {
     let auth = local_auth_url();
-    let mut proxy = Running::start(&["--listen", "127.0.0.1:0", "--auth-url", &auth], &[]);
+    let mut proxy = Running::on_loopback(&auth, &[]);
     let addr = proxy.listening();
     assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
     assert_serves_healthz(addr);
@@ -727,12 +734,9 @@ fn two_workers_share_one_port_one_connection_cap_and_one_shutdown() {
 #[test]
 fn a_client_waiting_at_the_cap_is_served_during_the_shutdown_delay() {
     let auth = local_auth_url();
-    let mut proxy = Running::start(
+    let mut proxy = Running::on_loopback(
+        &auth,
         &[
-            "--listen",
-            "127.0.0.1:0",
-            "--auth-url",
-            &auth,
             "--worker-threads",
             "1",
             "--max-connections",
@@ -740,7 +744,6 @@ fn a_client_waiting_at_the_cap_is_served_during_the_shutdown_delay() {
             "--shutdown-delay",
             "3s",
         ],
-        &[],
     );
     let addr = proxy.listening();
     let mut holder = TcpStream::connect_timeout(&addr, WAIT).unwrap();
@@ -765,17 +768,7 @@ fn a_client_waiting_at_the_cap_is_served_during_the_shutdown_delay() {
 #[test]
 fn a_second_proxy_on_a_port_in_use_exits_2_whatever_the_worker_count() {
     let auth = local_auth_url();
-    let mut proxy = Running::start(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--auth-url",
-            &auth,
-            "--worker-threads",
-            "2",
-        ],
-        &[],
-    );
+    let mut proxy = Running::on_loopback(&auth, &["--worker-threads", "2"]);
     let addr = proxy.listening();
     let port = addr.to_string();
     for workers in ["1", "2"] {
