@@ -113,7 +113,7 @@ impl Stats {
 /// hyper arms, drops and polls its timer inside our own polls of the same task, so `Relaxed`
 /// atomics suffice; they are atomics only because hyper's `Sleep` must be `Send + Sync`.
 #[derive(Debug)]
-struct HeadWait {
+pub struct HeadWait {
     epoch: Instant,
     /// Id of the header-read sleep hyper holds now; 0 when it holds none.
     live: AtomicU64,
@@ -127,6 +127,11 @@ struct HeadWait {
 }
 
 impl HeadWait {
+    /// A connection's record, made when it is accepted (see `PendingConnection`).
+    pub fn shared() -> Arc<Self> {
+        Arc::new(HeadWait::new())
+    }
+
     fn new() -> Self {
         HeadWait {
             epoch: Instant::now(),
@@ -277,102 +282,117 @@ enum Woken {
 /// `builder` is the HTTP/1 configuration without a timer (each incarnation gets its own
 /// [`HeadTimer`]), with `header_timeout` as its `header_read_timeout`. `handler` is wrapped
 /// here in the connection's service, which passes every request through the framing watch of
-/// `io` ([`Verdicts::mark`]) before handing it on.
-pub async fn serve<H: Handler>(
+/// `io` ([`Verdicts::mark`]) before handing it on. `wait` is the connection's fresh
+/// [`HeadWait::shared`].
+///
+/// An `async` block, not an `async fn`: an `async fn` copies each argument into a local of
+/// its own and its future keeps both, `io` twice (208 bytes more in every connection's task).
+#[allow(clippy::manual_async_fn)]
+pub fn serve<'a, H: Handler>(
     mut io: ClientIo,
+    wait: Arc<HeadWait>,
     handler: Arc<H>,
-    builder: &http1::Builder,
+    builder: &'a http1::Builder,
     header_timeout: Duration,
-    shutdown: &Shutdown,
-    stats: &Stats,
-) {
-    let wait = Arc::new(HeadWait::new());
-    let verdicts = io.verdicts().clone();
-    let mut service = {
-        let verdicts = verdicts.clone();
-        service_fn(move |mut request| {
-            verdicts.mark(&mut request);
-            let handler = handler.clone();
-            async move { Ok::<_, Infallible>(handler.handle(request).await) }
-        })
-    };
-    let mut drain = std::pin::pin!(shutdown.closing());
-    let mut life = Life {
-        wait: &wait,
-        verdicts: &verdicts,
-        shutdown,
-        draining: false,
-        resumed: false,
-    };
-    loop {
-        // Boxed, with the loop below, so that a parked connection's task does not keep room for
-        // hyper's connection and the park timer: one allocation per incarnation, not per request.
-        let mut conn = Box::new(incarnation(
-            builder,
-            &wait,
-            header_timeout,
-            TokioIo::new(io),
-            service,
-        ));
-        let ended = Box::pin(life.run(&mut *conn, drain.as_mut())).await;
-        // Read before `into_parts` drops hyper's header timer.
-        let deadline = wait.current().map(|(_, deadline)| deadline);
-        match (ended, deadline) {
-            (Ended::Closed(result), _) => {
-                if let Err(e) = result {
-                    if e.is_timeout() {
-                        stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+    shutdown: &'a Shutdown,
+    stats: &'a Stats,
+) -> impl Future<Output = ()> + 'a {
+    async move {
+        let verdicts = io.verdicts().clone();
+        let mut service = {
+            let verdicts = verdicts.clone();
+            service_fn(move |mut request| {
+                verdicts.mark(&mut request);
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler.handle(request).await) }
+            })
+        };
+        let mut drain = std::pin::pin!(shutdown.closing());
+        let mut life = Life {
+            wait: &wait,
+            verdicts: &verdicts,
+            shutdown,
+            draining: false,
+            resumed: false,
+        };
+        loop {
+            // Boxed, with the loop below, so that a parked connection's task does not keep room for
+            // hyper's connection and the park timer: one allocation per incarnation, not per request.
+            let mut conn = Box::new(incarnation(
+                builder,
+                &wait,
+                header_timeout,
+                TokioIo::new(io),
+                service,
+            ));
+            let ended = Box::pin(life.run(&mut *conn, drain.as_mut())).await;
+            // Read before `into_parts` drops hyper's header timer.
+            let deadline = wait.current().map(|(_, deadline)| deadline);
+            match (ended, deadline) {
+                (Ended::Closed(result), _) => {
+                    if let Err(e) = result {
+                        if e.is_timeout() {
+                            stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tracing::debug!(error = %e, "client connection ended with an error");
                     }
-                    tracing::debug!(error = %e, "client connection ended with an error");
+                    return;
                 }
-                return;
-            }
-            (Ended::CloseIdle, _) | (Ended::Park, None) => {
-                let mut io = (*conn).into_parts().io.into_inner();
-                let _ = io.shutdown().await;
-                return;
-            }
-            (Ended::Park, Some(deadline)) => {
-                let http1::Parts {
-                    io: parked_io,
-                    read_buf,
-                    service: parked_service,
-                    ..
-                } = (*conn).into_parts();
-                io = parked_io.into_inner();
-                service = parked_service;
-                stats.parked.fetch_add(1, Ordering::Relaxed);
-                let woken = if read_buf.is_empty() {
-                    // An empty `Bytes` from hyper still owns its 8 KiB read buffer: let it go
-                    // before waiting, or parking saves little.
-                    drop(read_buf);
-                    parked(&io, deadline, drain.as_mut()).await
-                } else {
-                    // Not expected (see the module doc), but these bytes start where hyper's
-                    // previous message ended, so handing them to the next incarnation is exact.
-                    io.replay(read_buf);
-                    Woken::Data
-                };
-                match woken {
-                    Woken::Data => {
-                        wait.inherited
-                            .store(wait.encode(deadline), Ordering::Relaxed);
-                        life.resumed = true;
-                        stats.resumed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Woken::Gone | Woken::Drain => {
-                        stats.ended_parked.fetch_add(1, Ordering::Relaxed);
-                        let _ = io.shutdown().await;
-                        return;
-                    }
-                    Woken::TimedOut => {
-                        stats.ended_parked.fetch_add(1, Ordering::Relaxed);
-                        return;
+                (Ended::CloseIdle, _) | (Ended::Park, None) => {
+                    let mut io = unbox(conn).into_parts().io.into_inner();
+                    let _ = io.shutdown().await;
+                    return;
+                }
+                (Ended::Park, Some(deadline)) => {
+                    let http1::Parts {
+                        io: parked_io,
+                        read_buf,
+                        service: parked_service,
+                        ..
+                    } = unbox(conn).into_parts();
+                    io = parked_io.into_inner();
+                    service = parked_service;
+                    stats.parked.fetch_add(1, Ordering::Relaxed);
+                    let woken = if read_buf.is_empty() {
+                        // An empty `Bytes` from hyper still owns its 8 KiB read buffer: let it go
+                        // before waiting, or parking saves little.
+                        drop(read_buf);
+                        parked(&io, deadline, drain.as_mut()).await
+                    } else {
+                        // Not expected (see the module doc), but these bytes start where hyper's
+                        // previous message ended, so handing them to the next incarnation is exact.
+                        io.replay(read_buf);
+                        Woken::Data
+                    };
+                    match woken {
+                        Woken::Data => {
+                            wait.inherited
+                                .store(wait.encode(deadline), Ordering::Relaxed);
+                            life.resumed = true;
+                            stats.resumed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Woken::Gone | Woken::Drain => {
+                            stats.ended_parked.fetch_add(1, Ordering::Relaxed);
+                            let _ = io.shutdown().await;
+                            return;
+                        }
+                        Woken::TimedOut => {
+                            stats.ended_parked.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// The boxed incarnation, its box freed now. (`(*conn).into_parts()` moved the connection out
+/// but left the box allocated until `conn` went out of scope: past the parked wait, so every
+/// parked connection kept 800 bytes of nothing.)
+#[allow(clippy::boxed_local)] // the box by value is the point: it is freed on return
+fn unbox<T>(conn: Box<T>) -> T {
+    *conn
 }
 
 /// A hyper HTTP/1 connection on `io` whose timer records its header waits in `wait`.
@@ -563,6 +583,7 @@ mod tests {
         let shutdown = Shutdown::new();
         let server = serve(
             io,
+            HeadWait::shared(),
             handler,
             &builder,
             Duration::from_secs(30),
