@@ -210,6 +210,22 @@ def base_build_table(records):
     return f"Against the base build (`BENCH_BASE_BIN={base}`), counted the same way in the same run:\n\n" + table if table else ""
 
 
+def floor_table(records):
+    """hyper's server and client alone (examples/hyper_floor.rs) beside nginx: the floor under auth-proxy's counts."""
+    table = per_request_table(
+        records, "INSTR", instructions_per_request, "{:,.0f}", "",
+        left=("hyper-floor", "hyper alone"), right=("nginx", "nginx"),
+    )
+    if not table:
+        return ""
+    return (
+        "hyper alone (`examples/hyper_floor.rs`: hyper's HTTP/1 server parses the request, the same request with "
+        "`Host` replaced goes upstream over a pooled `hyper::client::conn::http1` connection, the answer comes back "
+        "as it came; nothing else), counted the same way in the same run — the part of every row above that no "
+        "change to auth-proxy's own code can remove:\n\n" + table
+    )
+
+
 def machine():
     model = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -391,6 +407,7 @@ def main():
     out.append(instr_table(records))
     out.append(plain_build_table(records))
     out.append(base_build_table(records))
+    out.append(floor_table(records))
     out.append("## Heap allocations per request\n")
     out.append(
         "malloc + realloc + calloc calls per request, counted with perf uprobes on the C library over a separate "

@@ -15,6 +15,8 @@
 #                                set to what it is, for the report)
 #   BENCH_BASE_BIN=/path/auth-proxy bench/run.sh   also count another build's instructions per
 #                                request (the build a branch started from), as auth-proxy-base
+#   BENCH_FLOOR_BIN=/path/hyper_floor bench/run.sh   the floor to count beside them (default:
+#                                examples/hyper_floor.rs, built here): hyper's server and client alone
 #
 # Everything runs on 127.0.0.1. The proxy under test and the reference nginx are pinned to CPU 0,
 # wrk and the stub central service (nginx with fixed JSON answers) to CPU 1. Every process this
@@ -121,6 +123,19 @@ build_proxy() {
     *) log "BENCH_BUILD is pgo or release"; exit 1 ;;
   esac
   [ -x "$BIN" ] || { log "no binary at $BIN"; exit 1; }
+}
+
+# build_floor: examples/hyper_floor.rs (hyper's HTTP/1 server and client and nothing else), whose
+# instructions per request are the floor under auth-proxy's; sets FLOOR_BIN.
+build_floor() {
+  if [ -n "${BENCH_FLOOR_BIN:-}" ]; then
+    FLOOR_BIN=$BENCH_FLOOR_BIN
+  else
+    log "cargo build --release --example hyper_floor"
+    (cd "$ROOT" && cargo build --release --example hyper_floor --quiet)
+    FLOOR_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/hyper_floor
+  fi
+  [ -x "$FLOOR_BIN" ] || { log "no floor binary at $FLOOR_BIN"; exit 1; }
 }
 
 check_ports() {
@@ -431,6 +446,8 @@ phase_instructions() {
   callgrind_proxy auth-proxy "$BIN" "$prefix"
   [ -z "${PLAIN_BIN:-}" ] || callgrind_proxy auth-proxy-release "$PLAIN_BIN" "$prefix"
   [ -z "${BENCH_BASE_BIN:-}" ] || callgrind_proxy auth-proxy-base "$BENCH_BASE_BIN" "$prefix"
+  build_floor
+  callgrind_proxy hyper-floor "$FLOOR_BIN" "$prefix"
 
   # nginx without its master process (`master_process off`): the one process is the worker, and
   # valgrind's control channel reaches it directly.
