@@ -5,16 +5,18 @@
 //! hyper buffers when it parks, but those holes lie between the small long-lived state of the
 //! connections still open, so the process kept the burst's whole peak: 10–21 KiB per held
 //! connection, where one opened on its own costs 3–4 (`bench/idle_conns.py … burst`).
-//! `malloc_trim(0)` also hands back (`MADV_DONTNEED`) every whole free page inside the heap:
-//! 40–45 % of the peak within a second, 6.5–10 KiB per held connection left, and a flood of
-//! closed connections back to 13–20 MiB instead of 70–96 (`bench/flood_rss.py`).
+//! `malloc_trim(0)` also hands back (`MADV_DONTNEED`) every whole free page inside the heap,
+//! and a flood of closed connections goes back to 13–20 MiB instead of 70–96
+//! (`bench/flood_rss.py`). Pages that still hold some parked connection's state stay: 2.2–2.8
+//! KiB per held connection since that state is made in the accept loop, side by side, and no
+//! longer keeps anything of its first request (`accept.rs`, `park.rs`; 6.5–10 KiB before).
 //! It walks the allocator's free lists, so it runs only once a burst is over — at least
 //! [`BURST`] connections parked or closed since the last trim, and none in the last half
 //! second — and never under steady load, where connections neither park nor close.
 //!
 //! Measured against the alternatives (bench/levers.md, "Idle connections after a burst"):
 //! glibc's tunables (`M_TRIM_THRESHOLD`, `M_MMAP_THRESHOLD`) move only the top of the heap
-//! (no change); jemalloc keeps 3.3 KiB per connection but starts 2 MiB larger and peaks at
+//! (no change); jemalloc kept 3.3 KiB per connection but starts 2 MiB larger and peaks at
 //! 11 MiB streaming 100 MiB (the limit is 8), and mimalloc is worse on both.
 
 use std::sync::Arc;
