@@ -221,8 +221,9 @@ def floor_table(records):
     return (
         "hyper alone (`examples/hyper_floor.rs`: hyper's HTTP/1 server parses the request, the same request with "
         "`Host` replaced goes upstream over a pooled `hyper::client::conn::http1` connection, the answer comes back "
-        "as it came; nothing else), counted the same way in the same run — the part of every row above that no "
-        "change to auth-proxy's own code can remove:\n\n" + table
+        "as it came; nothing else; plain release build, `writev(false)` like auth-proxy), counted the same way "
+        "in the same run — the part of every row above that no change to auth-proxy's own code can remove:\n\n"
+        + table
     )
 
 

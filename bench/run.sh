@@ -11,8 +11,9 @@
 #                                build (bench/pgo.sh, the default; ~12 min more the first time)
 #   BENCH_PHASES="instructions idle" bench/run.sh   only these phases (load tls instructions idle
 #                                stream), reported into bench/out/report.md, not BENCHMARKS.md
-#   BENCH_BIN=/path/auth-proxy bench/run.sh   measure that binary, build nothing (with BENCH_BUILD
-#                                set to what it is, for the report)
+#   BENCH_BIN=/path/auth-proxy bench/run.sh   measure that binary, build no auth-proxy (with
+#                                BENCH_BUILD set to what it is, for the report; the hyper floor
+#                                below is still built unless BENCH_FLOOR_BIN names one)
 #   BENCH_BASE_BIN=/path/auth-proxy bench/run.sh   also count another build's instructions per
 #                                request (the build a branch started from), as auth-proxy-base
 #   BENCH_FLOOR_BIN=/path/hyper_floor bench/run.sh   the floor to count beside them (default:

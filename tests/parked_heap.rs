@@ -95,7 +95,12 @@ fn live_bytes() -> usize {
 async fn a_parked_connection_keeps_its_task_and_socket_state_and_nothing_of_hyper() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let mock = MockUpstream::start_default().await;
-    let proxy = spawn_proxy(&mock.url(), |_| {}).await;
+    // A header-read timeout far past this test: a parked connection that reached it would
+    // close and free its state before the count, hiding what it kept.
+    let proxy = spawn_proxy(&mock.url(), |c| {
+        c.client_header_timeout = Duration::from_secs(600);
+    })
+    .await;
     let addr = proxy.addr;
 
     // Warm up whatever is made once (the runtime's lists, the first connection's lazies).
@@ -103,6 +108,7 @@ async fn a_parked_connection_keeps_its_task_and_socket_state_and_nothing_of_hype
         .await
         .unwrap();
     parked(&proxy, 8).await;
+    assert_eq!(proxy.state.conns.parked_now(), 8);
     let before = live_bytes();
 
     let held = tokio::task::spawn_blocking(move || open_idle(addr, CONNECTIONS))
@@ -112,6 +118,11 @@ async fn a_parked_connection_keeps_its_task_and_socket_state_and_nothing_of_hype
     // connections has finished the poll that parked it and freed what parking frees.
     parked(&proxy, 8 + CONNECTIONS as u64).await;
     let after = live_bytes();
+    assert_eq!(
+        proxy.state.conns.parked_now(),
+        8 + CONNECTIONS as u64,
+        "all still parked"
+    );
 
     let per_connection = after.saturating_sub(before) / CONNECTIONS;
     eprintln!("{per_connection} bytes of heap per parked connection");

@@ -225,10 +225,11 @@ impl<M: Fn(SocketAddr) -> H, H: Handler> Acceptor<M> {
         }
     }
 
-    /// Everything a connection keeps while it lives is allocated here, in the accept loop, so
-    /// that connections accepted together keep their state side by side. Allocated on the
-    /// connection's first poll instead, it lay between the buffers of its first request, and
-    /// after a burst those pages could not be handed back when the buffers were freed.
+    /// Everything a parked HTTP/1 connection keeps is allocated here or at its `spawn`, in the
+    /// accept loop, so that connections accepted together keep their state side by side.
+    /// Allocated on the connection's first poll instead, it lay between the buffers of its
+    /// first request, and after a burst those pages could not be handed back when the buffers
+    /// were freed. (A client that waited at the connection cap gets it when a slot frees.)
     fn connection(&self, stream: TcpStream, peer: SocketAddr) -> PendingConnection<H> {
         // Small JSON answers must not wait for Nagle.
         let _ = stream.set_nodelay(true);
@@ -286,15 +287,16 @@ impl<H: Handler> PendingConnection<H> {
     /// Serves the connection until it closes or graceful shutdown has drained it; `permit` is
     /// its `--max-connections` slot.
     ///
-    /// One future for the whole life (not a block awaiting a second future) so that the
+    /// One future for the whole life (not a spawned future awaiting a second one), so that the
     /// connection's parts are stored once in its task, which a parked connection keeps; and an
-    /// `async` block rather than an `async fn`, which would copy `self` into a local of its own
-    /// and keep both (`-Zprint-type-sizes`: 168 bytes more in every connection's task). The
-    /// parts are used where they are, never moved into a local that lives across an `.await`.
+    /// `async` block returned by a plain function rather than an `async fn`, which would copy
+    /// `self` into a local of its own and keep both (`-Zprint-type-sizes`: 168 bytes more in
+    /// every connection's task). The parts are used where they are, never moved into a local
+    /// that lives across an `.await`.
     #[allow(clippy::manual_async_fn)]
     fn serve(self, permit: OwnedSemaphorePermit) -> impl Future<Output = ()> {
         async move {
-            let _open = self.stats.accepted();
+            let open = self.stats.accepted();
             // hyper-util's auto builder reads the first bytes (to choose HTTP/1 or HTTP/2) with no
             // deadline of its own, and hyper's header timeout starts only after that: a client that
             // never speaks would hold its slot forever.
@@ -318,6 +320,8 @@ impl<H: Handler> PendingConnection<H> {
                     .await;
                 }
                 Protocol::Unsure => {
+                    // The HTTP/1 header-wait record is not needed on this path.
+                    drop(self.wait);
                     let activity = Activity::new();
                     let service = {
                         let activity = activity.clone();
@@ -361,7 +365,9 @@ impl<H: Handler> PendingConnection<H> {
                     }
                 }
             }
-            // Held to the end (and so moved into this future): the connection's slot.
+            // Held to the end (and so moved into this future): the connection's slot, given
+            // back after it stops counting as open, as the two always went.
+            drop(open);
             drop(permit);
         }
     }

@@ -127,7 +127,7 @@ pub struct HeadWait {
 }
 
 impl HeadWait {
-    /// A connection's record, made when it is accepted (see `PendingConnection`).
+    /// A connection's record, made in the accept loop (see `Acceptor::connection`).
     pub fn shared() -> Arc<Self> {
         Arc::new(HeadWait::new())
     }
