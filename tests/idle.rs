@@ -19,16 +19,6 @@ fn protected(id: &str) -> String {
     )
 }
 
-/// Waits until the proxy has parked `n` connections in all.
-async fn parked(proxy: &Proxy, n: u64) {
-    within(WAIT, "connection parked", async {
-        while proxy.state.conns.parked() < n {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-}
-
 /// A proxy with `header_timeout`, and a connection it parked after answering one request; also
 /// when that answer arrived. The mock and proxy are returned to keep them running.
 async fn parked_after_one_answer(
@@ -40,7 +30,7 @@ async fn parked_after_one_answer(
     conn.send(HEALTHZ).await.unwrap();
     assert_eq!(conn.response().await.status.as_u16(), 200);
     let answered = Instant::now();
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
     (mock, proxy, conn, answered)
 }
 
@@ -130,7 +120,7 @@ async fn a_parked_connection_answers_the_next_request_byte_for_byte_as_an_unpark
     let mut idle = Wire::connect(&proxy).await;
     idle.send(HEALTHZ).await;
     assert_eq!(idle.response().await, first);
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
     idle.send(&protected("rid-p")).await;
     let resumed = idle.response().await;
     assert_eq!(resumed, unparked.0, "same bytes after parking");
@@ -138,7 +128,7 @@ async fn a_parked_connection_answers_the_next_request_byte_for_byte_as_an_unpark
     assert_eq!(proxy.state.conns.resumed(), 1);
 
     // Parked again, then the same request once more on the same socket.
-    parked(&proxy, 2).await;
+    proxy.parked(2).await;
     idle.send(HEALTHZ).await;
     assert_eq!(idle.response().await, unparked.1);
     assert_eq!(mock.requests().len(), 2);
@@ -158,7 +148,7 @@ async fn pipelined_requests_across_park_boundaries_are_answered_in_order() {
             .await
             .contains(&format!("x-request-id: {id}\r\n")));
     }
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
     // Three at once into a parked connection, the last one with its head split in two writes.
     let third = protected("rid-5");
     let (head, tail) = third.split_at(20);
@@ -178,7 +168,7 @@ async fn pipelined_requests_across_park_boundaries_are_answered_in_order() {
             "{id}: {got}"
         );
     }
-    parked(&proxy, 2).await;
+    proxy.parked(2).await;
     let seen: Vec<_> = mock
         .requests()
         .iter()
@@ -211,7 +201,7 @@ async fn an_unread_body_is_never_parsed_as_a_request_after_idle_time() {
     ))
     .await;
     assert!(conn.response().await.starts_with("HTTP/1.1 405 "));
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
     assert!(
         conn.quiet_for(PARK_AFTER * 3).await,
         "no answer to the body"
@@ -280,7 +270,7 @@ async fn a_partial_next_head_keeps_the_connection_unparked_until_it_completes() 
     );
     conn.send(tail).await;
     assert!(conn.response().await.contains("x-request-id: rid-2\r\n"));
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
 }
 
 /// hyper is not waiting for a head while a response is still being written. (Unsent bytes held
@@ -307,7 +297,7 @@ async fn a_response_still_being_written_keeps_the_connection_unparked() {
     let got = conn.response().await;
     assert_eq!(got.body.len(), TOTAL);
     assert!(got.body == support::pattern(TOTAL), "whole body, intact");
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
     conn.send(HEALTHZ).await.unwrap();
     assert_eq!(conn.response().await.status.as_u16(), 200);
 }
@@ -330,7 +320,7 @@ async fn requests_that_close_the_connection_still_close_it() {
         conn.send(HEALTHZ).await.unwrap();
         assert_eq!(conn.response().await.status.as_u16(), 200);
         let before = proxy.state.conns.parked();
-        parked(&proxy, before + 1).await;
+        proxy.parked(before + 1).await;
         conn.send(request).await.unwrap();
         let got = conn.response().await;
         assert!(conn.closed_within(WAIT).await, "{request:?} closes");
@@ -383,7 +373,7 @@ async fn verdicts_and_request_ids_line_up_across_incarnations() {
     for (i, id) in ["rid-a", "rid-b"].iter().enumerate() {
         conn.send(protected(id)).await.unwrap();
         assert_eq!(conn.response().await.header("x-request-id"), Some(*id));
-        parked(&proxy, i as u64 + 1).await;
+        proxy.parked(i as u64 + 1).await;
     }
     // The third request on this socket, the first of its incarnation: still caught.
     conn.send(
@@ -413,7 +403,7 @@ async fn graceful_shutdown_closes_parked_connections_at_once() {
     let mut half = RawConn::connect(proxy.addr).await;
     half.send(HEALTHZ).await.unwrap();
     assert_eq!(half.response().await.status.as_u16(), 200);
-    parked(&proxy, 2).await;
+    proxy.parked(2).await;
     half.send("GET /healthz HTTP/1.1\r\n").await.unwrap();
     within(WAIT, "resumed", async {
         while proxy.state.conns.resumed() < 1 {
@@ -513,7 +503,7 @@ async fn requests_and_responses_in_flight_for_several_park_periods_complete() {
     let got = conn.response().await;
     assert!(got.body == support::pattern(TOTAL), "whole body, intact");
     assert_eq!(proxy.state.conns.parked(), 0);
-    parked(&proxy, 1).await;
+    proxy.parked(1).await;
     conn.send(HEALTHZ).await.unwrap();
     assert_eq!(conn.response().await.status.as_u16(), 200);
 }

@@ -18,7 +18,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use support::{spawn_proxy, within, MockUpstream, Proxy, WAIT};
+use support::{spawn_proxy, MockUpstream, WAIT};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -77,16 +77,6 @@ fn read_one_response(stream: &mut TcpStream) {
     }
 }
 
-/// Waits until the proxy has parked `n` connections in all.
-async fn parked(proxy: &Proxy, n: u64) {
-    within(WAIT, "connections parked", async {
-        while proxy.state.conns.parked() < n {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-}
-
 fn live_bytes() -> usize {
     dhat::HeapStats::get().curr_bytes
 }
@@ -107,7 +97,7 @@ async fn a_parked_connection_keeps_its_task_and_socket_state_and_nothing_of_hype
     let warm = tokio::task::spawn_blocking(move || open_idle(addr, 8))
         .await
         .unwrap();
-    parked(&proxy, 8).await;
+    proxy.parked(8).await;
     assert_eq!(proxy.state.conns.parked_now(), 8);
     let before = live_bytes();
 
@@ -116,7 +106,7 @@ async fn a_parked_connection_keeps_its_task_and_socket_state_and_nothing_of_hype
         .unwrap();
     // The proxy runs on this test's one thread: once the count is reached, each of those
     // connections has finished the poll that parked it and freed what parking frees.
-    parked(&proxy, 8 + CONNECTIONS as u64).await;
+    proxy.parked(8 + CONNECTIONS as u64).await;
     let after = live_bytes();
     assert_eq!(
         proxy.state.conns.parked_now(),

@@ -64,6 +64,16 @@ impl Proxy {
             .expect("serve() panicked")
     }
 
+    /// Waits until the proxy has parked `n` connections in all (`src/conn/park.rs`).
+    pub async fn parked(&self, n: u64) {
+        within(WAIT, "connection parked", async {
+            while self.state.conns.parked() < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+
     /// A fresh raw HTTP/1 connection to the proxy.
     pub async fn raw(&self) -> RawConn {
         RawConn::connect(self.addr).await
